@@ -1,0 +1,54 @@
+# sessionhost — the commands a developer needs. `make run` and `make test` work on a fresh
+# machine with nothing else run before them (they install the wasm32-wasip2 target if missing).
+
+CARGO        ?= cargo
+GUEST_TARGET := wasm32-wasip2
+GUEST_DIR    := target/guests/$(GUEST_TARGET)/guest
+GUESTS       := counter cart hostile
+
+.PHONY: setup guests build run test bench bench-quick lint fmt clean
+
+## setup: install the Rust target guests are built for (idempotent).
+setup:
+	@rustup target list --installed 2>/dev/null | grep -qx '$(GUEST_TARGET)' \
+		|| rustup target add $(GUEST_TARGET)
+
+## guests: build the example and test guests to $(GUEST_DIR)/*.wasm.
+guests: setup
+	$(CARGO) build --target $(GUEST_TARGET) --profile guest --target-dir target/guests \
+		$(foreach g,$(GUESTS),-p $(g))
+	@ls -l $(foreach g,$(GUESTS),$(GUEST_DIR)/$(g).wasm)
+
+## build: build the host library and the sessionhost binary (release).
+build: setup
+	$(CARGO) build --release -p sessionhost
+
+## run: the quickstart — counter sessions driven through the library.
+run: guests
+	$(CARGO) run --release -p sessionhost --example quickstart -- $(GUEST_DIR)/counter.wasm
+
+## test: unit and end-to-end tests (guests are built by tests/build.rs).
+test: setup
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+
+## bench: the full benchmark report (about 10 minutes).
+bench: setup
+	$(CARGO) run --release -p sessionhost-bench --bin report
+
+## bench-quick: the same report with small counts (about 1 minute).
+bench-quick: setup
+	$(CARGO) run --release -p sessionhost-bench --bin report -- --quick
+
+## lint: formatting and clippy, warnings as errors (host and guests).
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --target $(GUEST_TARGET) --target-dir target/guests \
+		-p sessionhost-guest $(foreach g,$(GUESTS),-p $(g)) -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,243 @@
+//! Static checks of a component before it is compiled, and the report `sessionhost check`
+//! prints.
+//!
+//! Compiling a component can take a second and wasmtime's errors are written for wasmtime's
+//! developers. These checks run first, on the raw bytes, and turn the common mistakes into
+//! sentences a guest author can act on: a core module instead of a component, truncated or
+//! random bytes, an import the host does not provide, the session interface not exported, a
+//! linear memory that does not fit `memory_per_session`.
+
+use serde::Serialize;
+use wasmparser::{Encoding, Parser, Payload};
+
+/// The interface every guest must export.
+pub const SESSION_EXPORT: &str = "sessionhost:session/session@0.1.0";
+
+/// Interfaces the host provides without version: ours at 0.1, WASI at 0.2.
+const PROVIDED: &[(&str, &str)] = &[
+    ("sessionhost:session/host", "0.1"),
+    ("sessionhost:session/types", "0.1"),
+    ("wasi:cli/environment", "0.2"),
+    ("wasi:cli/exit", "0.2"),
+    ("wasi:cli/stdin", "0.2"),
+    ("wasi:cli/stdout", "0.2"),
+    ("wasi:cli/stderr", "0.2"),
+    ("wasi:cli/terminal-input", "0.2"),
+    ("wasi:cli/terminal-output", "0.2"),
+    ("wasi:cli/terminal-stdin", "0.2"),
+    ("wasi:cli/terminal-stdout", "0.2"),
+    ("wasi:cli/terminal-stderr", "0.2"),
+    ("wasi:clocks/monotonic-clock", "0.2"),
+    ("wasi:clocks/wall-clock", "0.2"),
+    ("wasi:filesystem/types", "0.2"),
+    ("wasi:filesystem/preopens", "0.2"),
+    ("wasi:io/error", "0.2"),
+    ("wasi:io/poll", "0.2"),
+    ("wasi:io/streams", "0.2"),
+    ("wasi:random/random", "0.2"),
+    ("wasi:random/insecure", "0.2"),
+    ("wasi:random/insecure-seed", "0.2"),
+    ("wasi:sockets/network", "0.2"),
+    ("wasi:sockets/instance-network", "0.2"),
+    ("wasi:sockets/tcp", "0.2"),
+    ("wasi:sockets/tcp-create-socket", "0.2"),
+    ("wasi:sockets/udp", "0.2"),
+    ("wasi:sockets/udp-create-socket", "0.2"),
+    ("wasi:sockets/ip-name-lookup", "0.2"),
+];
+
+/// Whether the host links an import of this name (`package/interface@version`).
+pub(crate) fn is_provided(import: &str) -> bool {
+    let (name, version) = import.split_once('@').unwrap_or((import, ""));
+    PROVIDED.iter().any(|(provided, series)| {
+        *provided == name
+            && version
+                .strip_prefix(series)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
+
+/// A linear memory declared by one of the component's core modules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemoryDecl {
+    /// Initial size in bytes.
+    pub initial_bytes: u64,
+    /// Maximum size in bytes, when declared.
+    pub maximum_bytes: Option<u64>,
+}
+
+/// What the static scan learned about a component.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct Scan {
+    /// Memories defined (not imported) by its core modules.
+    pub(crate) memories: Vec<MemoryDecl>,
+    /// Core modules it contains.
+    pub(crate) core_modules: usize,
+}
+
+/// Scans the bytes: is it a well-formed component, and what memories does it define?
+pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, String> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err("not a WebAssembly file (it does not start with the `\\0asm` magic)".into());
+    }
+    let mut scan = Scan::default();
+    let mut first = true;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| {
+            format!(
+                "not a valid WebAssembly component: {} (at byte {}); the file may be truncated or corrupt",
+                e.message(),
+                e.offset()
+            )
+        })?;
+        match payload {
+            Payload::Version { encoding, .. } if first => {
+                first = false;
+                if encoding == Encoding::Module {
+                    return Err(
+                        "this is a core WebAssembly module, not a component; build it for \
+                         `wasm32-wasip2` or componentize it (e.g. `wasm-tools component new`) \
+                         against the sessionhost WIT world"
+                            .into(),
+                    );
+                }
+            }
+            Payload::ModuleSection { .. } => scan.core_modules += 1,
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    let memory = memory.map_err(|e| format!("bad memory section: {e}"))?;
+                    let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+                    scan.memories.push(MemoryDecl {
+                        initial_bytes: memory.initial.saturating_mul(page),
+                        maximum_bytes: memory.maximum.map(|m| m.saturating_mul(page)),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(scan)
+}
+
+/// Checks the memories against the per-session limit.
+pub(crate) fn check_memories(scan: &Scan, limit: u64) -> Result<(), String> {
+    let initial: u64 = scan.memories.iter().map(|m| m.initial_bytes).sum();
+    if initial > limit {
+        return Err(format!(
+            "its linear memory starts at {} but memory_per_session is {}; link the guest with \
+             `-zstack-size=16384 --initial-memory={limit} --max-memory={limit}` (see the guest \
+             SDK docs, \"Building a guest\") or raise memory_per_session",
+            human(initial),
+            human(limit)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks imports and exports by name; type mismatches are caught when linking.
+pub(crate) fn check_names<'a>(
+    imports: impl IntoIterator<Item = &'a str>,
+    exports: impl IntoIterator<Item = &'a str>,
+) -> Result<(), String> {
+    let missing: Vec<&str> = imports.into_iter().filter(|i| !is_provided(i)).collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "it imports {}, which sessionhost does not provide (it provides \
+             `sessionhost:session/host@0.1.x` and WASI 0.2)",
+            list(&missing)
+        ));
+    }
+    let exports: Vec<&str> = exports.into_iter().collect();
+    if !exports.contains(&SESSION_EXPORT) {
+        let hint = match exports
+            .iter()
+            .find(|e| e.starts_with("sessionhost:session/session@"))
+        {
+            Some(other) => format!(" (it exports `{other}`: a different contract version)"),
+            None if exports.is_empty() => " (it exports nothing)".to_string(),
+            None => format!(" (it exports {})", list(&exports)),
+        };
+        return Err(format!(
+            "it does not export `{SESSION_EXPORT}`{hint}; build it against the `session-guest` \
+             world in wit/session.wit"
+        ));
+    }
+    Ok(())
+}
+
+fn list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Bytes as KiB / MiB for messages.
+pub(crate) fn human(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasi_versions_match_by_series() {
+        assert!(is_provided("wasi:cli/environment@0.2.3"));
+        assert!(is_provided("wasi:io/streams@0.2.0"));
+        assert!(is_provided("sessionhost:session/host@0.1.0"));
+        assert!(!is_provided("wasi:cli/environment@0.3.0"));
+        assert!(!is_provided("wasi:http/types@0.2.0"));
+        assert!(!is_provided("wasi:cli/environment@0.20.0"));
+        assert!(!is_provided("sessionhost:session/host"));
+    }
+
+    #[test]
+    fn garbage_is_rejected_with_a_reason() {
+        assert!(
+            scan(b"hello world, not wasm")
+                .unwrap_err()
+                .contains("magic")
+        );
+        let core = wat::parse_str("(module)").unwrap();
+        assert!(scan(&core).unwrap_err().contains("core WebAssembly module"));
+        let component = wat::parse_str("(component)").unwrap();
+        assert!(scan(&component[..component.len() - 1]).is_err());
+        let s = scan(&component).unwrap();
+        assert!(s.memories.is_empty());
+    }
+
+    #[test]
+    fn memories_are_found_in_nested_modules() {
+        let c = wat::parse_str("(component (core module (memory 4 4)))").unwrap();
+        let s = scan(&c).unwrap();
+        assert_eq!(
+            s.memories,
+            vec![MemoryDecl {
+                initial_bytes: 256 * 1024,
+                maximum_bytes: Some(256 * 1024)
+            }]
+        );
+        assert!(check_memories(&s, 256 * 1024).is_ok());
+        let err = check_memories(&s, 128 * 1024).unwrap_err();
+        assert!(err.contains("256 KiB") && err.contains("128 KiB"), "{err}");
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_names(["wasi:io/poll@0.2.1"], [SESSION_EXPORT]).is_ok());
+        let err = check_names(["wasi:http/types@0.2.0"], [SESSION_EXPORT]).unwrap_err();
+        assert!(err.contains("wasi:http/types"), "{err}");
+        let err = check_names([], ["sessionhost:session/session@0.2.0"]).unwrap_err();
+        assert!(err.contains("different contract version"), "{err}");
+        let err = check_names([], []).unwrap_err();
+        assert!(err.contains("exports nothing"), "{err}");
+    }
+}

@@ -1,0 +1,276 @@
+//! Host configuration: what a [`Host`](crate::Host) is allowed to do and how much it may spend.
+//!
+//! [`HostConfig`] is a plain serde struct so that the same settings can come from a TOML file
+//! (`deny_unknown_fields`: a misspelt key is an error, not a silently ignored setting) or from
+//! code through [`HostConfig::builder`]. Every field has a documented default; the names and
+//! defaults of `max_sessions`, `session_ttl` and `rate_limit` are the ones Phoenix.SessionProcess
+//! uses. [`HostConfig::validate`] is called by [`Host::new`](crate::Host::new) and rejects
+//! combinations the engine cannot honour, so a bad value fails at start-up with a message that
+//! names the field.
+
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+
+/// Settings of a [`Host`](crate::Host). See each field for its default.
+///
+/// ```
+/// # use std::time::Duration;
+/// let config = sessionhost::HostConfig::builder()
+///     .max_sessions(50_000)
+///     .call_timeout(Duration::from_secs(2))
+///     .rate_limit(0) // no creation rate limit
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.max_sessions, 50_000);
+///
+/// let from_toml: sessionhost::HostConfig = toml::from_str(r#"
+///     max_sessions = 1000
+///     session_ttl = "30m"
+///     memory_per_session = "256 KiB"
+/// "#).unwrap();
+/// assert_eq!(from_toml.session_ttl, Duration::from_secs(1800));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Guest used by [`StartOptions`](crate::StartOptions) that name none. Default: none (every
+    /// start must name its guest).
+    pub default_guest: Option<String>,
+    /// Most sessions alive at once; starting one more fails with `session_limit_reached`.
+    /// Also sizes the engine's instance pool. Default: 10 000.
+    pub max_sessions: usize,
+    /// Idle time after which a session is ended with reason `idle-timeout` (measured from its
+    /// last call, cast or touch). Default: 1 hour. `0s` disables expiry.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// New sessions allowed per minute, as a token bucket holding one minute's worth; over it,
+    /// starting fails with `rate_limited`. `0` disables the limit. Default: 100.
+    pub rate_limit: u32,
+    /// Default limit for one call: time in the mailbox plus guest execution. A guest still
+    /// running at the deadline is interrupted and its session ends. Also bounds `init`,
+    /// casts and `terminate`. Default: 5 s.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Fuel (roughly, WebAssembly instructions) one message may burn before the guest is
+    /// stopped with an `out of fuel` trap. `0` means unlimited. Default: 1 000 000 000.
+    pub fuel_per_call: u64,
+    /// Linear memory one session may use. It is also the size of each slot in the engine's
+    /// memory pool, so guests built for the dense layout should declare exactly this much
+    /// fixed memory (see the guest SDK). Must be a multiple of 64 KiB. Default: 256 KiB.
+    pub memory_per_session: ByteSize,
+    /// Messages (calls waiting plus casts queued) one session may have pending; beyond it,
+    /// senders get `mailbox_full`. Default: 1 024.
+    pub mailbox: usize,
+    /// Largest request, reply, cast or published event, in bytes. Default: 1 MiB.
+    pub max_message_bytes: ByteSize,
+    /// Timers (`send-after`) one session may have pending. Default: 64.
+    pub max_timers_per_session: usize,
+    /// Period of the engine's epoch clock. Long-running guests yield to other sessions every
+    /// tick, and deadlines are checked at this resolution. Default: 5 ms.
+    #[serde(with = "humantime_serde")]
+    pub epoch_tick: Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            default_guest: None,
+            max_sessions: 10_000,
+            session_ttl: Duration::from_secs(3600),
+            rate_limit: 100,
+            call_timeout: Duration::from_secs(5),
+            fuel_per_call: 1_000_000_000,
+            memory_per_session: ByteSize::kib(256),
+            mailbox: 1024,
+            max_message_bytes: ByteSize::mib(1),
+            max_timers_per_session: 64,
+            epoch_tick: Duration::from_millis(5),
+        }
+    }
+}
+
+/// The WebAssembly page size: linear memory grows in these steps.
+pub(crate) const WASM_PAGE: u64 = 64 * 1024;
+
+impl HostConfig {
+    /// Starts a builder from the defaults.
+    pub fn builder() -> HostConfigBuilder {
+        HostConfigBuilder {
+            config: Self::default(),
+        }
+    }
+
+    /// Checks that the values can be honoured; the error names the offending field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, reason: String| Err(ConfigError { field, reason });
+        if self.max_sessions == 0 {
+            return bad("max_sessions", "must be at least 1".into());
+        }
+        if self.max_sessions > 10_000_000 {
+            return bad("max_sessions", "must be at most 10 000 000".into());
+        }
+        let mem = self.memory_per_session.as_u64();
+        if mem == 0 || !mem.is_multiple_of(WASM_PAGE) {
+            return bad(
+                "memory_per_session",
+                format!("must be a positive multiple of 64 KiB, got {mem} bytes"),
+            );
+        }
+        if mem > 4 * 1024 * 1024 * 1024 {
+            return bad("memory_per_session", "must be at most 4 GiB".into());
+        }
+        if self.call_timeout.is_zero() {
+            return bad("call_timeout", "must be greater than zero".into());
+        }
+        if self.mailbox == 0 {
+            return bad("mailbox", "must be at least 1".into());
+        }
+        if self.max_message_bytes.as_u64() == 0 {
+            return bad("max_message_bytes", "must be greater than zero".into());
+        }
+        if self.epoch_tick < Duration::from_millis(1) || self.epoch_tick > Duration::from_secs(1) {
+            return bad("epoch_tick", "must be between 1 ms and 1 s".into());
+        }
+        if let Some(name) = &self.default_guest
+            && let Err(reason) = crate::guest::validate_guest_name(name)
+        {
+            return bad("default_guest", reason);
+        }
+        Ok(())
+    }
+
+    /// `fuel_per_call` as the amount to give a store before each message.
+    pub(crate) fn fuel_budget(&self) -> u64 {
+        if self.fuel_per_call == 0 {
+            u64::MAX
+        } else {
+            self.fuel_per_call
+        }
+    }
+}
+
+/// Builds a [`HostConfig`] in code; [`HostConfigBuilder::build`] validates it.
+#[derive(Clone, Debug)]
+pub struct HostConfigBuilder {
+    config: HostConfig,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident : $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.config.$name = value;
+                self
+            }
+        )*
+    };
+}
+
+impl HostConfigBuilder {
+    setters! {
+        /// See [`HostConfig::max_sessions`].
+        max_sessions: usize,
+        /// See [`HostConfig::session_ttl`].
+        session_ttl: Duration,
+        /// See [`HostConfig::rate_limit`].
+        rate_limit: u32,
+        /// See [`HostConfig::call_timeout`].
+        call_timeout: Duration,
+        /// See [`HostConfig::fuel_per_call`].
+        fuel_per_call: u64,
+        /// See [`HostConfig::mailbox`].
+        mailbox: usize,
+        /// See [`HostConfig::max_timers_per_session`].
+        max_timers_per_session: usize,
+        /// See [`HostConfig::epoch_tick`].
+        epoch_tick: Duration,
+    }
+
+    /// See [`HostConfig::default_guest`].
+    pub fn default_guest(mut self, name: impl Into<String>) -> Self {
+        self.config.default_guest = Some(name.into());
+        self
+    }
+
+    /// See [`HostConfig::memory_per_session`]; `bytes` must be a multiple of 64 KiB.
+    pub fn memory_per_session(mut self, bytes: u64) -> Self {
+        self.config.memory_per_session = ByteSize::b(bytes);
+        self
+    }
+
+    /// See [`HostConfig::max_message_bytes`].
+    pub fn max_message_bytes(mut self, bytes: u64) -> Self {
+        self.config.max_message_bytes = ByteSize::b(bytes);
+        self
+    }
+
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<HostConfig, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = HostConfig::default();
+        assert_eq!(c.max_sessions, 10_000);
+        assert_eq!(c.session_ttl, Duration::from_secs(3600));
+        assert_eq!(c.rate_limit, 100);
+        assert_eq!(c.memory_per_session, ByteSize::kib(256));
+        c.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml::from_str::<HostConfig>("max_sesions = 3").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn empty_toml_gives_defaults() {
+        let c: HostConfig = toml::from_str("").unwrap();
+        assert_eq!(c, HostConfig::default());
+    }
+
+    #[test]
+    fn durations_and_sizes_parse_from_human_text() {
+        let c: HostConfig = toml::from_str(
+            "call_timeout = \"250ms\"\nmemory_per_session = \"1 MiB\"\nmax_message_bytes = \"64 KiB\"",
+        )
+        .unwrap();
+        assert_eq!(c.call_timeout, Duration::from_millis(250));
+        assert_eq!(c.memory_per_session.as_u64(), 1024 * 1024);
+        assert_eq!(c.max_message_bytes.as_u64(), 64 * 1024);
+    }
+
+    #[test]
+    fn invalid_values_name_their_field() {
+        let err = HostConfig::builder()
+            .memory_per_session(100_000)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field, "memory_per_session");
+        let err = HostConfig::builder().max_sessions(0).build().unwrap_err();
+        assert_eq!(err.field, "max_sessions");
+        let err = HostConfig::builder()
+            .default_guest("bad name!")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field, "default_guest");
+        let err = HostConfig::builder()
+            .epoch_tick(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("epoch_tick"), "{err}");
+    }
+}

@@ -1,0 +1,182 @@
+//! Running one guest export on a live instance, within the session's limits.
+//!
+//! [`Live`] is a session's running instance: its `Store` and the typed handle on the guest's
+//! exports. Every export call goes through [`Live::run`], which arms the limits first (fuel
+//! for this message, the epoch deadline, the per-message log budget), awaits the call, then
+//! reads back what the message cost. A failed call is turned into a [`Failure`] that says which
+//! error the caller gets and why the session must end: after a trap or an interruption a
+//! component instance cannot be entered again, so a failure always ends the session.
+
+use std::time::Instant;
+
+use wasmtime::Store;
+
+use crate::bindings::SessionGuest;
+use crate::ctx::{LimitExceeded, SessionCtx};
+use crate::error::{SessionError, TrapKind};
+use crate::reason::StopReason;
+
+/// A session's running instance. Owned by the session's slot and used under its lock.
+pub(crate) struct Live {
+    pub(crate) store: Store<SessionCtx>,
+    pub(crate) guest: SessionGuest,
+}
+
+/// Why an export call failed; the session must end.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// What the caller of the failed message gets.
+    pub(crate) error: SessionError,
+    /// Why the session ends.
+    pub(crate) reason: StopReason,
+}
+
+impl Live {
+    /// Arms the limits for one message that must finish by `deadline`.
+    pub(crate) fn arm(store: &mut Store<SessionCtx>, fuel: u64, deadline: Instant) {
+        store.data_mut().begin_message(deadline);
+        // Setting fuel only fails when fuel metering is off, and the engine always enables it.
+        let _ = store.set_fuel(fuel);
+        store.set_epoch_deadline(1);
+    }
+
+    /// Marks the end of a message: returns the fuel it burned.
+    pub(crate) fn disarm(store: &mut Store<SessionCtx>, fuel: u64) -> u64 {
+        let ctx = store.data_mut();
+        if ctx.logs_dropped > 0 {
+            tracing::warn!(
+                target: "sessionhost::guest",
+                session_id = %ctx.id,
+                guest = &*ctx.guest_name,
+                dropped = ctx.logs_dropped,
+                "guest log lines dropped: more than {} in one message",
+                crate::ctx::LOG_LINES_PER_MESSAGE
+            );
+        }
+        fuel.saturating_sub(store.get_fuel().unwrap_or(0))
+    }
+
+    /// Classifies an error returned by an export call.
+    pub(crate) fn failure(
+        store: &Store<SessionCtx>,
+        error: &wasmtime::Error,
+        timeout_ms: u64,
+    ) -> Failure {
+        let kind = classify(store.data().limits.exceeded, error);
+        let (message, reason) = match kind {
+            TrapKind::Interrupted => {
+                return Failure {
+                    error: SessionError::Timeout { ms: timeout_ms },
+                    reason: StopReason::Limit("timeout".into()),
+                };
+            }
+            TrapKind::OutOfFuel => (
+                "the message used up its fuel (fuel_per_call)".to_string(),
+                StopReason::Limit("out_of_fuel".into()),
+            ),
+            TrapKind::MemoryLimit => (
+                match error.downcast_ref::<LimitExceeded>() {
+                    Some(e) => e.to_string(),
+                    None => "memory limit exceeded".to_string(),
+                },
+                StopReason::Limit("memory_limit".into()),
+            ),
+            other => {
+                let text = describe(other).to_string();
+                (text.clone(), StopReason::Crashed(text))
+            }
+        };
+        Failure {
+            error: SessionError::GuestTrap { kind, message },
+            reason,
+        }
+    }
+}
+
+fn classify(limit: Option<TrapKind>, error: &wasmtime::Error) -> TrapKind {
+    if let Some(kind) = limit {
+        return kind;
+    }
+    if error.downcast_ref::<LimitExceeded>().is_some() {
+        return TrapKind::MemoryLimit;
+    }
+    let Some(trap) = error.downcast_ref::<wasmtime::Trap>() else {
+        return TrapKind::AbiViolation;
+    };
+    use wasmtime::Trap as T;
+    match *trap {
+        T::OutOfFuel => TrapKind::OutOfFuel,
+        T::Interrupt => TrapKind::Interrupted,
+        T::StackOverflow => TrapKind::StackOverflow,
+        T::UnreachableCodeReached => TrapKind::Unreachable,
+        T::MemoryOutOfBounds | T::HeapMisaligned | T::TableOutOfBounds => {
+            TrapKind::MemoryOutOfBounds
+        }
+        T::IntegerOverflow | T::IntegerDivisionByZero | T::BadConversionToInteger => {
+            TrapKind::Arithmetic
+        }
+        T::IndirectCallToNull | T::BadSignature | T::NullReference => TrapKind::BadCall,
+        T::CannotEnterComponent => TrapKind::Poisoned,
+        _ => TrapKind::Other,
+    }
+}
+
+/// What a trap means, in words for the session's user.
+fn describe(kind: TrapKind) -> &'static str {
+    match kind {
+        TrapKind::OutOfFuel => "the message used up its fuel",
+        TrapKind::Interrupted => "the guest was interrupted at its deadline",
+        TrapKind::MemoryLimit => "memory limit exceeded",
+        TrapKind::StackOverflow => "the guest overflowed its call stack",
+        TrapKind::Unreachable => "the guest panicked or aborted (unreachable executed)",
+        TrapKind::MemoryOutOfBounds => "the guest accessed memory out of bounds",
+        TrapKind::Arithmetic => "integer overflow or division by zero in the guest",
+        TrapKind::BadCall => "the guest made an invalid indirect call",
+        TrapKind::AbiViolation => "the guest broke the component model's calling rules",
+        TrapKind::Poisoned => "the guest instance had already failed",
+        TrapKind::Other => "the guest trapped",
+    }
+}
+
+/// Runs one export call on `live`, within its limits. Expands to `(result, fuel_used)`: the
+/// call's result or a [`Failure`], and the fuel the message burned either way.
+macro_rules! run_export {
+    ($live:expr, $fuel:expr, $deadline:expr, $timeout_ms:expr, |$e:ident, $s:ident| $call:expr) => {{
+        let live: &mut $crate::exec::Live = $live;
+        $crate::exec::Live::arm(&mut live.store, $fuel, $deadline);
+        let result = {
+            let $e = live.guest.sessionhost_session_session();
+            let $s = &mut live.store;
+            $call
+        };
+        let fuel_used = $crate::exec::Live::disarm(&mut live.store, $fuel);
+        let result = result.map_err(|error| {
+            let failure = $crate::exec::Live::failure(&live.store, &error, $timeout_ms);
+            tracing::debug!(target: "sessionhost::session", error = ?error, "guest export failed");
+            failure
+        });
+        (result, fuel_used)
+    }};
+}
+pub(crate) use run_export;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traps_are_classified() {
+        let e = wasmtime::Error::new(wasmtime::Trap::OutOfFuel);
+        assert_eq!(classify(None, &e), TrapKind::OutOfFuel);
+        let e = wasmtime::Error::new(wasmtime::Trap::UnreachableCodeReached);
+        assert_eq!(classify(None, &e), TrapKind::Unreachable);
+        let e = wasmtime::Error::new(wasmtime::Trap::Interrupt);
+        assert_eq!(classify(None, &e), TrapKind::Interrupted);
+        let e = wasmtime::format_err!("invalid utf-8 in string");
+        assert_eq!(classify(None, &e), TrapKind::AbiViolation);
+        assert_eq!(
+            classify(Some(TrapKind::MemoryLimit), &e),
+            TrapKind::MemoryLimit
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! Guests: loading, validating and naming the components sessions run.
+//!
+//! A [`Guest`] is one compiled version of a component, ready to instantiate: it holds the
+//! `InstancePre` (imports resolved once, so starting a session does no linking). The
+//! [`GuestRegistry`] maps a name to its current version; loading under an existing name makes
+//! the new version current for *new* sessions while running sessions keep the `Arc<Guest>`
+//! they started with.
+//!
+//! Loading never lets a bad component in. In order: the static scan of `check.rs` (is it a
+//! component, does its memory fit), compilation, the import/export names, linking against the
+//! host's imports with a type check of the `session` exports, and finally one probe
+//! instantiation in a scratch store, which catches what only instantiation can see (pool
+//! limits). Each failure becomes a [`GuestLoadError`] whose reason a guest author can act on.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+use crate::bindings::SessionGuestPre;
+use crate::check::{self, MemoryDecl};
+use crate::ctx::SessionCtx;
+use crate::error::GuestLoadError;
+use crate::host::HostInner;
+use crate::id::SessionId;
+
+/// Identifies one version of a guest: its content hash, plus an optional label.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct GuestVersion {
+    /// First 16 hex digits of the SHA-256 of the component bytes.
+    pub hash: String,
+    /// A version string given when loading (e.g. `"1.4.0"`), if any.
+    pub label: Option<String>,
+}
+
+impl std::fmt::Display for GuestVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.label {
+            Some(label) => write!(f, "{label} ({})", self.hash),
+            None => f.write_str(&self.hash),
+        }
+    }
+}
+
+/// One loaded, compiled and validated version of a guest.
+pub(crate) struct Guest {
+    /// The name it is registered under.
+    pub(crate) name: Arc<str>,
+    /// Its version.
+    pub(crate) version: GuestVersion,
+    /// Ready to instantiate: imports resolved, exports type-checked.
+    pub(crate) pre: SessionGuestPre<SessionCtx>,
+    /// Facts for [`GuestInfo`].
+    size_bytes: usize,
+    loaded_at: SystemTime,
+    imports: Vec<String>,
+    memories: Vec<MemoryDecl>,
+}
+
+impl std::fmt::Debug for Guest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guest")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the host knows about a loaded guest.
+#[derive(Clone, Debug, Serialize)]
+pub struct GuestInfo {
+    /// Registered name.
+    pub name: String,
+    /// Current version.
+    pub version: GuestVersion,
+    /// Size of the component, in bytes.
+    pub size_bytes: usize,
+    /// When this version was loaded.
+    pub loaded_at: SystemTime,
+    /// Interfaces it imports.
+    pub imports: Vec<String>,
+    /// Linear memories its core modules define.
+    pub memories: Vec<MemoryDecl>,
+}
+
+impl Guest {
+    pub(crate) fn info(&self) -> GuestInfo {
+        GuestInfo {
+            name: self.name.to_string(),
+            version: self.version.clone(),
+            size_bytes: self.size_bytes,
+            loaded_at: self.loaded_at,
+            imports: self.imports.clone(),
+            memories: self.memories.clone(),
+        }
+    }
+}
+
+/// Guest names follow the session-ID alphabet: 1–64 of `A-Z a-z 0-9 - . _ ~`.
+pub(crate) fn validate_guest_name(name: &str) -> Result<(), String> {
+    SessionId::parse(name)
+        .map(drop)
+        .map_err(|e| format!("is not a valid guest name ({e})"))
+}
+
+/// Name → current version of each loaded guest.
+#[derive(Debug, Default)]
+pub(crate) struct GuestRegistry {
+    /// Read on every session start, written on load: a read-mostly lock.
+    guests: parking_lot::RwLock<HashMap<Arc<str>, Arc<Guest>>>,
+}
+
+impl GuestRegistry {
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Guest>> {
+        self.guests.read().get(name).cloned()
+    }
+
+    pub(crate) fn insert(&self, guest: Arc<Guest>) {
+        self.guests.write().insert(guest.name.clone(), guest);
+    }
+
+    pub(crate) fn list(&self) -> Vec<GuestInfo> {
+        let mut list: Vec<_> = self.guests.read().values().map(|g| g.info()).collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+}
+
+/// Reads a component file; the error names the file but not the host's directory layout
+/// beyond what the caller gave.
+pub(crate) fn read_file(name: &str, path: &Path) -> Result<Vec<u8>, GuestLoadError> {
+    std::fs::read(path).map_err(|e| GuestLoadError {
+        name: name.to_string(),
+        reason: format!("cannot read {}: {e}", path.display()),
+    })
+}
+
+/// Compiles and validates `bytes` as guest `name`. Does not register it.
+pub(crate) async fn compile(
+    host: &Arc<HostInner>,
+    name: &str,
+    bytes: &[u8],
+    label: Option<String>,
+) -> Result<Guest, GuestLoadError> {
+    let fail = |reason: String| GuestLoadError {
+        name: name.to_string(),
+        reason,
+    };
+    validate_guest_name(name).map_err(&fail)?;
+    let scan = check::scan(bytes).map_err(&fail)?;
+    check::check_memories(&scan, host.config.memory_per_session.as_u64()).map_err(&fail)?;
+
+    let started = Instant::now();
+    let engine = host.engine.clone();
+    let owned = bytes.to_vec();
+    let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
+        .await
+        .map_err(|e| fail(format!("compilation did not finish: {e}")))?
+        .map_err(|e| {
+            fail(format!(
+                "it does not validate as a component: {}",
+                root_cause(&e)
+            ))
+        })?;
+
+    let ty = component.component_type();
+    let imports: Vec<String> = ty
+        .imports(&host.engine)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let exports: Vec<String> = ty
+        .exports(&host.engine)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    check::check_names(
+        imports.iter().map(String::as_str),
+        exports.iter().map(String::as_str),
+    )
+    .map_err(&fail)?;
+
+    let instance_pre = host.linker.instantiate_pre(&component).map_err(|e| {
+        fail(format!(
+            "its imports do not match what the host provides: {}",
+            root_cause(&e)
+        ))
+    })?;
+    let pre = SessionGuestPre::new(instance_pre).map_err(|e| {
+        fail(format!(
+            "its `{}` export does not match the contract: {}",
+            check::SESSION_EXPORT,
+            root_cause(&e)
+        ))
+    })?;
+
+    // One real instantiation, without running any guest export, to catch what only
+    // instantiation can see (too many tables or instances for the pool, for example).
+    let mut store = Store::new(
+        &host.engine,
+        SessionCtx::new(host, SessionId::generate(), Arc::from(name)),
+    );
+    store.limiter(|ctx| &mut ctx.limits);
+    store.set_epoch_deadline(u64::MAX / 2);
+    let _ = store.set_fuel(host.config.fuel_budget());
+    pre.instance_pre().instantiate(&mut store).map_err(|e| {
+        fail(format!(
+            "it cannot be instantiated with this host's limits: {}",
+            root_cause(&e)
+        ))
+    })?;
+    drop(store);
+
+    let hash = Sha256::digest(bytes);
+    let hash: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    tracing::info!(
+        target: "sessionhost::guest",
+        guest = name,
+        version = %hash,
+        size_bytes = bytes.len(),
+        compile_ms = started.elapsed().as_millis() as u64,
+        "guest loaded"
+    );
+    Ok(Guest {
+        name: Arc::from(name),
+        version: GuestVersion { hash, label },
+        pre,
+        size_bytes: bytes.len(),
+        loaded_at: SystemTime::now(),
+        imports,
+        memories: scan.memories,
+    })
+}
+
+/// An error chain on one line ("context: cause: root"), each part cut to its first line so
+/// no backtrace or multi-line dump reaches the guest author.
+fn root_cause(error: &wasmtime::Error) -> String {
+    let parts: Vec<String> = error
+        .chain()
+        .map(|cause| {
+            cause
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let mut text = parts.join(": ");
+    if text.len() > 600 {
+        let mut cut = 600;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}

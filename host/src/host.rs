@@ -1,0 +1,523 @@
+//! [`Host`]: the public face of the library.
+//!
+//! A `Host` owns the engine, the loaded guests and the live sessions, and offers the
+//! Phoenix.SessionProcess vocabulary on top: [`start`](Host::start), [`call`](Host::call),
+//! [`cast`](Host::cast), [`terminate`](Host::terminate), [`is_started`](Host::is_started),
+//! [`touch`](Host::touch), [`list`](Host::list), [`info`](Host::info), [`stats`](Host::stats).
+//! It is cheap to clone (an `Arc`), `Send + Sync`, and meant to be shared by every request
+//! handler. Its async methods must run on a multi-threaded tokio runtime.
+//!
+//! Each operation emits a `tracing` event on target `sessionhost::session`, named by its
+//! `event` field: `session.start`, `session.stop` (info), `session.call`, `session.cast` (debug),
+//! with the session ID, guest, duration and outcome.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::bindings::SessionGuest;
+use crate::config::HostConfig;
+use crate::ctx::SessionCtx;
+use crate::engine::{EpochTicker, build_engine};
+use crate::error::{GuestLoadError, HostError, SessionError};
+use crate::events::SessionEvents;
+use crate::exec::{Live, run_export};
+use crate::guest::{self, GuestInfo, GuestRegistry};
+use crate::id::{self, SessionId};
+use crate::info::{Counters, HostClock, HostStats, SessionInfo};
+use crate::ratelimit::RateLimiter;
+use crate::reason::StopReason;
+use crate::registry::SessionRegistry;
+use crate::session::{Mail, Session, millis};
+use crate::timers::TimerService;
+
+/// How to start a session ([`Host::start`]).
+///
+/// ```
+/// let options = sessionhost::StartOptions::guest("counter")
+///     .id("room-42")
+///     .args(br#"{"start": 10}"#);
+/// assert_eq!(options.guest.as_deref(), Some("counter"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// The session's ID; generated (128 random bits) when `None`.
+    pub id: Option<String>,
+    /// The guest to run; the configured `default_guest` when `None`.
+    pub guest: Option<String>,
+    /// Bytes passed to the guest's `init` (empty by default).
+    pub args: Vec<u8>,
+    /// Rebuild the session from a snapshot (the guest's `restore`) instead of calling `init`.
+    pub restore: Option<RestoreFrom>,
+}
+
+/// A snapshot to start a session from ([`StartOptions::restore`]).
+#[derive(Clone, Debug)]
+pub struct RestoreFrom {
+    /// Bytes returned by the guest's `snapshot`.
+    pub state: Vec<u8>,
+    /// The guest version that took the snapshot (passed to `restore` as `from-version`).
+    pub from_version: String,
+}
+
+impl StartOptions {
+    /// Options to start `guest`.
+    pub fn guest(name: impl Into<String>) -> Self {
+        Self {
+            guest: Some(name.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the session ID instead of generating one.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the `init` arguments.
+    pub fn args(mut self, args: impl Into<Vec<u8>>) -> Self {
+        self.args = args.into();
+        self
+    }
+
+    /// Starts from a snapshot instead of `init`.
+    pub fn restore(mut self, state: impl Into<Vec<u8>>, from_version: impl Into<String>) -> Self {
+        self.restore = Some(RestoreFrom {
+            state: state.into(),
+            from_version: from_version.into(),
+        });
+        self
+    }
+}
+
+/// What [`Host::shutdown`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Sessions ended with reason `shutdown`.
+    pub ended: usize,
+}
+
+/// Runs one WebAssembly component instance per session. See the module docs.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("sessions", &self.inner.live.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// State shared by the host, its sessions' background work, and the host imports.
+pub(crate) struct HostInner {
+    pub(crate) config: HostConfig,
+    pub(crate) engine: Engine,
+    /// WASI + `sessionhost:session/host`, built once; every guest is linked against it.
+    pub(crate) linker: Linker<SessionCtx>,
+    pub(crate) guests: GuestRegistry,
+    pub(crate) registry: SessionRegistry,
+    pub(crate) clock: HostClock,
+    pub(crate) counters: Counters,
+    /// Every session's pending `send-after` timers.
+    pub(crate) timers: TimerService,
+    /// Live sessions, counted against `max_sessions`. Taken before a session is
+    /// instantiated, released exactly once when it ends (or when its start fails).
+    live: AtomicUsize,
+    rate: Option<RateLimiter>,
+    shutting_down: AtomicBool,
+    max_message_bytes: usize,
+    /// Dropped with the host: stops the epoch thread.
+    _ticker: EpochTicker,
+}
+
+impl HostInner {
+    pub(crate) fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    /// Gives back the `max_sessions` place of an ended session.
+    pub(crate) fn release_session(&self) {
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        self.counters.ended.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn check_size(&self, size: usize) -> Result<(), SessionError> {
+        if size > self.max_message_bytes {
+            return Err(SessionError::MessageTooLarge {
+                size,
+                max: self.max_message_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn session(&self, id: &str) -> Result<Arc<Session>, SessionError> {
+        self.registry.get(id).ok_or_else(|| id::not_found(id))
+    }
+}
+
+/// Holds a `max_sessions` place until the session is registered.
+struct Reservation<'a> {
+    live: &'a AtomicUsize,
+    committed: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Host {
+    /// Builds a host: validates the configuration, creates the engine and its pools, and
+    /// starts the epoch clock. No guest is loaded yet.
+    pub fn new(config: HostConfig) -> Result<Self, HostError> {
+        config.validate()?;
+        let engine = build_engine(&config)?;
+        let mut linker = Linker::new(&engine);
+        crate::wasi_link::add_to_linker(&mut linker).map_err(HostError::Engine)?;
+        SessionGuest::add_to_linker::<SessionCtx, HasSelf<SessionCtx>>(&mut linker, |ctx| ctx)
+            .map_err(HostError::Engine)?;
+        let ticker = EpochTicker::start(&engine, config.epoch_tick)
+            .map_err(|e| HostError::Engine(wasmtime::Error::new(e)))?;
+        let inner = HostInner {
+            registry: SessionRegistry::new(config.max_sessions),
+            rate: RateLimiter::new(config.rate_limit),
+            max_message_bytes: usize::try_from(config.max_message_bytes.as_u64())
+                .unwrap_or(usize::MAX),
+            engine,
+            linker,
+            guests: GuestRegistry::default(),
+            clock: HostClock::new(),
+            counters: Counters::default(),
+            timers: TimerService::new(),
+            live: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            _ticker: ticker,
+            config,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The configuration this host runs with.
+    pub fn config(&self) -> &HostConfig {
+        &self.inner.config
+    }
+
+    /// Compiles, validates and registers a guest under `name`. A guest already loaded under
+    /// that name is replaced for new sessions; running sessions keep their version.
+    pub async fn load_guest(&self, name: &str, bytes: &[u8]) -> Result<GuestInfo, GuestLoadError> {
+        let guest = Arc::new(guest::compile(&self.inner, name, bytes, None).await?);
+        let info = guest.info();
+        self.inner.guests.insert(guest);
+        Ok(info)
+    }
+
+    /// Like [`load_guest`](Self::load_guest), reading the component from a file.
+    pub async fn load_guest_file(
+        &self,
+        name: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<GuestInfo, GuestLoadError> {
+        let bytes = guest::read_file(name, path.as_ref())?;
+        self.load_guest(name, &bytes).await
+    }
+
+    /// Validates a component without registering it: the same checks as loading.
+    pub async fn check_guest(&self, name: &str, bytes: &[u8]) -> Result<GuestInfo, GuestLoadError> {
+        Ok(guest::compile(&self.inner, name, bytes, None).await?.info())
+    }
+
+    /// The loaded guests, by name.
+    pub fn guests(&self) -> Vec<GuestInfo> {
+        self.inner.guests.list()
+    }
+
+    /// Starts a session: instantiates its guest and runs `init` (or `restore`). Returns the
+    /// session's ID once it is registered and ready for messages.
+    ///
+    /// Fails with `invalid_session_id`, `already_started`, `guest_not_found`,
+    /// `session_limit_reached`, `rate_limited`, `message_too_large` (args), `guest_error`
+    /// (init returned an error), `guest_trap` / `timeout` (init crashed or ran too long) or
+    /// `shutting_down`. A failed start leaves nothing behind.
+    pub async fn start(&self, options: StartOptions) -> Result<SessionId, SessionError> {
+        let started = Instant::now();
+        let guest_name = options.guest.clone();
+        let result = self.start_inner(options).await;
+        let inner = &self.inner;
+        match &result {
+            Ok(id) => {
+                inner.counters.started.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    target: "sessionhost::session",
+                    event = "session.start",
+                    session_id = %id,
+                    guest = guest_name.as_deref().or(inner.config.default_guest.as_deref()),
+                    duration_us = started.elapsed().as_micros() as u64,
+                    outcome = "ok",
+                );
+            }
+            Err(e) => {
+                if matches!(
+                    e,
+                    SessionError::SessionLimitReached { .. } | SessionError::RateLimited { .. }
+                ) {
+                    inner.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::debug!(
+                    target: "sessionhost::session",
+                    event = "session.start",
+                    guest = guest_name.as_deref().or(inner.config.default_guest.as_deref()),
+                    duration_us = started.elapsed().as_micros() as u64,
+                    outcome = e.kind(),
+                    error = %e,
+                );
+            }
+        }
+        result
+    }
+
+    async fn start_inner(&self, options: StartOptions) -> Result<SessionId, SessionError> {
+        let inner = &self.inner;
+        if inner.shutting_down.load(Ordering::Acquire) {
+            return Err(SessionError::ShuttingDown);
+        }
+        let id = match &options.id {
+            Some(text) => SessionId::parse(text)?,
+            None => SessionId::generate(),
+        };
+        if inner.registry.contains(&id) {
+            return Err(SessionError::AlreadyStarted);
+        }
+        let name = options
+            .guest
+            .as_deref()
+            .or(inner.config.default_guest.as_deref())
+            .ok_or_else(|| SessionError::GuestNotFound {
+                name: "(no guest given and no default_guest configured)".into(),
+            })?;
+        let guest = inner
+            .guests
+            .get(name)
+            .ok_or_else(|| SessionError::GuestNotFound { name: name.into() })?;
+        match &options.restore {
+            Some(restore) => inner.check_size(restore.state.len())?,
+            None => inner.check_size(options.args.len())?,
+        }
+
+        let max = inner.config.max_sessions;
+        let mut reservation = Reservation {
+            live: &inner.live,
+            committed: false,
+        };
+        if inner.live.fetch_add(1, Ordering::AcqRel) >= max {
+            return Err(SessionError::SessionLimitReached { max });
+        }
+        if let Some(rate) = &inner.rate {
+            rate.try_take()
+                .map_err(|retry_after| SessionError::RateLimited { retry_after })?;
+        }
+
+        let session = Arc::new(Session::new(inner, id.clone(), Arc::clone(&guest)));
+        let mut slot = session
+            .slot
+            .try_lock()
+            .expect("nobody else can see a session being started");
+        let mut ctx = SessionCtx::new(inner, id.clone(), Arc::clone(&guest.name));
+        ctx.session = Arc::downgrade(&session);
+        let mut store = Store::new(&inner.engine, ctx);
+        store.limiter(|ctx| &mut ctx.limits);
+        store.epoch_deadline_callback(SessionCtx::on_epoch);
+
+        let timeout = inner.config.call_timeout;
+        let deadline = Instant::now() + timeout;
+        let fuel = inner.config.fuel_budget();
+        Live::arm(&mut store, fuel, deadline);
+        let guest_instance = match guest.pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(error) => {
+                let failure = Live::failure(&store, &error, millis(timeout));
+                tracing::warn!(target: "sessionhost::session", %error, "instantiation failed");
+                return Err(match failure.error {
+                    e @ (SessionError::GuestTrap { .. } | SessionError::Timeout { .. }) => e,
+                    _ => SessionError::StartFailed {
+                        reason: "the engine could not instantiate the guest".into(),
+                    },
+                });
+            }
+        };
+        let mut live = Live {
+            store,
+            guest: guest_instance,
+        };
+        let (outcome, fuel_used) = match &options.restore {
+            None => {
+                run_export!(&mut live, fuel, deadline, millis(timeout), |e, s| e
+                    .call_init(s, &options.args))
+            }
+            Some(restore) => {
+                run_export!(&mut live, fuel, deadline, millis(timeout), |e, s| e
+                    .call_restore(s, &restore.state, &restore.from_version))
+            }
+        };
+        session.add_fuel(fuel_used);
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return Err(SessionError::GuestError(message)),
+            Err(failure) => return Err(failure.error),
+        }
+        let stop = live.store.data_mut().stop_requested.take();
+        session.set_live(&mut slot, live);
+        inner.registry.insert_new(Arc::clone(&session))?;
+        reservation.committed = true;
+        if let Some(reason) = stop {
+            session.end_locked(&mut slot, inner, StopReason::Requested(reason));
+        }
+        Ok(id)
+    }
+
+    /// Sends `request` to the session's `handle-call` and waits for the reply.
+    ///
+    /// `timeout` (default `call_timeout`) covers the wait in the mailbox and the guest's
+    /// execution. Expiring in the mailbox withdraws the message (it is never delivered);
+    /// expiring while the guest runs interrupts it and ends the session. Either way the
+    /// caller gets `timeout`.
+    pub async fn call(
+        &self,
+        id: &str,
+        request: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, SessionError> {
+        let inner = &self.inner;
+        inner.check_size(request.len())?;
+        let session = inner.session(id)?;
+        let timeout = timeout.unwrap_or(inner.config.call_timeout);
+        if !tracing::enabled!(target: "sessionhost::session", tracing::Level::DEBUG) {
+            return session.call(inner, request, timeout).await;
+        }
+        let started = Instant::now();
+        let result = session.call(inner, request, timeout).await;
+        tracing::debug!(
+            target: "sessionhost::session",
+            event = "session.call",
+            session_id = %session.id,
+            guest = %session.guest.name,
+            duration_us = started.elapsed().as_micros() as u64,
+            outcome = result.as_ref().map_or_else(|e| e.kind(), |_| "ok"),
+        );
+        result
+    }
+
+    /// Queues `message` for the session's `handle-cast` and returns without waiting for it.
+    /// Casts from one sender are handled in the order sent, and before any later call from
+    /// that sender. A full mailbox is an error (`mailbox_full`), never a silent drop.
+    pub async fn cast(&self, id: &str, message: &[u8]) -> Result<(), SessionError> {
+        let inner = &self.inner;
+        inner.check_size(message.len())?;
+        let session = inner.session(id)?;
+        let result = session
+            .enqueue(inner, Mail::Cast(message.to_vec()))
+            .map_err(|(_, e)| e);
+        tracing::debug!(
+            target: "sessionhost::session",
+            event = "session.cast",
+            session_id = %session.id,
+            guest = %session.guest.name,
+            outcome = result.as_ref().map_or_else(|e| e.kind(), |_| "queued"),
+        );
+        result
+    }
+
+    /// Ends the session with reason `normal`: casts it already accepted are handled first,
+    /// then the guest's `terminate` runs, then the session is gone.
+    pub async fn terminate(&self, id: &str) -> Result<(), SessionError> {
+        self.terminate_with(id, StopReason::Normal).await
+    }
+
+    /// Ends the session with the given reason (see [`terminate`](Self::terminate)).
+    pub async fn terminate_with(&self, id: &str, reason: StopReason) -> Result<(), SessionError> {
+        let session = self.inner.session(id)?;
+        session.terminate(&self.inner, reason).await
+    }
+
+    /// Whether a live session has this ID.
+    pub fn is_started(&self, id: &str) -> bool {
+        self.inner.registry.contains(id)
+    }
+
+    /// Marks the session active now, postponing its idle expiry.
+    pub fn touch(&self, id: &str) -> Result<(), SessionError> {
+        self.inner.session(id)?.touch(&self.inner);
+        Ok(())
+    }
+
+    /// IDs of the live sessions, in no particular order.
+    pub fn list(&self) -> Vec<SessionId> {
+        self.inner.registry.ids()
+    }
+
+    /// A snapshot of one session's figures.
+    pub fn info(&self, id: &str) -> Result<SessionInfo, SessionError> {
+        Ok(self.inner.session(id)?.info(&self.inner))
+    }
+
+    /// Host-wide figures.
+    pub fn stats(&self) -> HostStats {
+        let c = &self.inner.counters;
+        HostStats {
+            sessions: self.inner.live.load(Ordering::Relaxed),
+            max_sessions: self.inner.config.max_sessions,
+            started_total: Counters::get(&c.started),
+            ended_total: Counters::get(&c.ended),
+            rejected_total: Counters::get(&c.rejected),
+            messages_total: Counters::get(&c.messages),
+            traps_total: Counters::get(&c.traps),
+            mailbox_full_total: Counters::get(&c.mailbox_full),
+            guests: self.inner.guests.list().len(),
+        }
+    }
+
+    /// Subscribes to the session's events: what its guest publishes, then a final
+    /// `Terminated` event when it ends.
+    pub fn subscribe(&self, id: &str) -> Result<SessionEvents, SessionError> {
+        self.inner.session(id)?.subscribe()
+    }
+
+    /// Asks the session's guest for a snapshot of its state (`None` if the guest does not
+    /// support snapshots). Queued casts are delivered first. Start a session from it with
+    /// [`StartOptions::restore`].
+    pub async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>, SessionError> {
+        self.inner.session(id)?.snapshot(&self.inner).await
+    }
+
+    /// Stops accepting new sessions and ends every live one with reason `shutdown` (their
+    /// queued casts are handled and their `terminate` runs first). Calls made after this
+    /// still reach sessions that have not ended yet.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let mut tasks = tokio::task::JoinSet::new();
+        for session in self.inner.registry.sessions() {
+            let inner = Arc::clone(&self.inner);
+            tasks.spawn(async move { session.terminate(&inner, StopReason::Shutdown).await });
+        }
+        let mut report = ShutdownReport::default();
+        while let Some(result) = tasks.join_next().await {
+            if matches!(result, Ok(Ok(()))) {
+                report.ended += 1;
+            }
+        }
+        report
+    }
+}

@@ -1,0 +1,116 @@
+//! What the host reports about sessions and about itself: [`SessionInfo`] and [`HostStats`].
+//!
+//! Both are snapshots read from atomic counters without taking any session's lock, so asking
+//! for them never waits behind a busy guest.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::guest::GuestVersion;
+use crate::id::SessionId;
+
+/// Where a session is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Accepting and handling messages.
+    Running,
+    /// Ending: running its `terminate`, refusing new messages.
+    Ending,
+    /// Ended.
+    Ended,
+}
+
+/// A snapshot of one session ([`Host::info`](crate::Host::info)).
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionInfo {
+    /// Its ID.
+    pub id: SessionId,
+    /// Name of its guest.
+    pub guest: String,
+    /// Version of the guest it runs.
+    pub version: GuestVersion,
+    /// Where it is in its life.
+    pub status: SessionStatus,
+    /// When it started.
+    pub created_at: SystemTime,
+    /// Its last call, cast or touch.
+    pub last_active_at: SystemTime,
+    /// Calls handled.
+    pub calls: u64,
+    /// Casts (and timer messages) handled.
+    pub casts: u64,
+    /// Fuel burned by all its messages, `init` and `terminate` included.
+    pub fuel_used: u64,
+    /// Size of its linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// Messages waiting in its mailbox.
+    pub mailbox: usize,
+}
+
+/// Host-wide figures ([`Host::stats`](crate::Host::stats)).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HostStats {
+    /// Sessions alive now.
+    pub sessions: usize,
+    /// Configured `max_sessions`.
+    pub max_sessions: usize,
+    /// Sessions started since the host was created.
+    pub started_total: u64,
+    /// Sessions ended since the host was created.
+    pub ended_total: u64,
+    /// Starts refused by `max_sessions` or `rate_limit`.
+    pub rejected_total: u64,
+    /// Guest messages run (calls, casts, snapshots).
+    pub messages_total: u64,
+    /// Guest traps (each ended a session).
+    pub traps_total: u64,
+    /// Messages refused because a mailbox was full.
+    pub mailbox_full_total: u64,
+    /// Guests loaded.
+    pub guests: usize,
+}
+
+/// The host's counters, updated with relaxed atomics.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) started: AtomicU64,
+    pub(crate) ended: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) messages: AtomicU64,
+    pub(crate) traps: AtomicU64,
+    pub(crate) mailbox_full: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Monotonic milliseconds since the host started, convertible to wall-clock time. Lets
+/// sessions keep "last active" in one `AtomicU64`.
+#[derive(Debug)]
+pub(crate) struct HostClock {
+    base: Instant,
+    base_wall: SystemTime,
+}
+
+impl HostClock {
+    pub(crate) fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            base_wall: SystemTime::now(),
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn to_system_time(&self, ms: u64) -> SystemTime {
+        self.base_wall + Duration::from_millis(ms)
+    }
+}

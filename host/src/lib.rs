@@ -1,0 +1,74 @@
+//! # sessionhost
+//!
+//! One isolated WebAssembly component instance per user session: found by ID, driven by
+//! call / cast, limited in fuel, time and memory, ended by terminate.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use sessionhost::{Host, HostConfig, StartOptions};
+//!
+//! let host = Host::new(HostConfig::default())?;
+//! host.load_guest_file("counter", "counter.wasm").await?;
+//! let id = host.start(StartOptions::guest("counter")).await?;
+//! let reply = host.call(&id, br#"{"op":"incr","by":2}"#, None).await?;
+//! assert_eq!(reply, br#"{"value":2}"#);
+//! host.terminate(&id).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! Data flows from the top of this list to the bottom.
+//!
+//! - [`host`](crate::Host) (`host.rs`) — the public API: start, call, cast, terminate, touch,
+//!   info, stats, subscribe, snapshot, shutdown. Owns everything below.
+//! - `registry.rs` — ID → session map (sharded, seeded hashing).
+//! - `session.rs` — one session: the lock that enforces one message at a time, the mailbox
+//!   (queued casts, bound, drainer), and ending a session exactly once.
+//! - `exec.rs` — running one guest export within the limits (fuel, deadline), and turning
+//!   traps into typed errors.
+//! - `ctx.rs` — the data in each session's wasmtime `Store`: limits, per-message bookkeeping.
+//! - `imports.rs` — the host functions guests import (`session-id`, `log`, `publish`...).
+//! - `timers.rs` — `send-after` / `cancel-timer`, delivered through the mailbox.
+//! - `events.rs` — what subscribers receive.
+//! - `offload.rs` — guests run synchronously on the caller's thread; long-running messages
+//!   leave the async worker thread so they cannot stall other sessions.
+//! - `wasi.rs`, `wasi_link.rs` — WASI linked in full (synchronously) with nothing granted;
+//!   guest stdout/stderr go to the log.
+//! - `guest.rs`, `check.rs` — loading and validating guest components.
+//! - `engine.rs` — the one place that configures wasmtime: pooling allocator, the dense
+//!   memory layout, fuel, epoch clock.
+//! - `bindings.rs` — host bindings generated from `wit/session.wit`.
+//! - `config.rs`, `error.rs`, `id.rs`, `reason.rs`, `info.rs`, `ratelimit.rs` — the
+//!   vocabulary types.
+
+mod bindings;
+mod check;
+mod config;
+mod ctx;
+mod engine;
+mod error;
+mod events;
+mod exec;
+mod guest;
+mod host;
+mod id;
+mod imports;
+mod info;
+mod offload;
+mod ratelimit;
+mod reason;
+mod registry;
+mod session;
+mod timers;
+mod wasi;
+mod wasi_link;
+
+pub use check::{MemoryDecl, SESSION_EXPORT};
+pub use config::{HostConfig, HostConfigBuilder};
+pub use error::{ConfigError, GuestLoadError, HostError, SessionError, TrapKind};
+pub use events::{SUBSCRIBER_BUFFER, SessionEvent, SessionEvents};
+pub use guest::{GuestInfo, GuestVersion};
+pub use host::{Host, RestoreFrom, ShutdownReport, StartOptions};
+pub use id::SessionId;
+pub use info::{HostStats, SessionInfo, SessionStatus};
+pub use reason::StopReason;

@@ -1,0 +1,508 @@
+//! One session: its instance, its mailbox, and the rule that it handles one message at a time.
+//!
+//! # Model
+//! A [`Session`] is not a task. It is a lock-protected slot holding the instance ([`Slot`]),
+//! which callers drive directly: a call takes the lock, runs the guest's `handle-call` on its
+//! own future, and releases the lock. Holding the lock *is* the gen_server rule — no two
+//! messages of one session ever run at once — and an uncontended call costs no task switch and
+//! no channel. The lock is tokio's fair mutex, so waiting callers are served in arrival order.
+//!
+//! Casts must not make their sender wait for the guest. A cast is pushed on the session's
+//! queue and a drainer task is scheduled (at most one at a time) that takes the lock and
+//! delivers queued casts in order. Whoever takes the lock delivers the queued casts *before*
+//! its own message, so a sender that casts and then calls sees its cast handled first.
+//!
+//! # The mailbox bound
+//! `pending` counts calls waiting for the lock plus queued casts. A message that would take it
+//! past `mailbox` is refused with `mailbox_full` — never silently dropped.
+//!
+//! # Ending
+//! A session ends exactly once, under its lock, in [`Session::end_locked`]: the slot becomes
+//! [`Slot::Ended`], the guest's `terminate` runs when the instance is still usable, the store
+//! (and with it every timer) is dropped, the registry entry is removed, subscribers get the
+//! final event and the host's live count is released. Callers still waiting for the lock then
+//! find the slot ended and get `session_not_found`.
+//!
+//! A guest export runs synchronously inside one poll of the caller's future (see
+//! `offload.rs`), so a caller that gives up can only do so while waiting for the lock: a
+//! message is either never delivered or fully handled, never cut in half.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{MutexGuard, broadcast};
+
+use crate::events::{self, SessionEvent, SessionEvents};
+use crate::exec::{Failure, Live, run_export};
+use crate::guest::Guest;
+use crate::host::HostInner;
+use crate::id::SessionId;
+use crate::reason::StopReason;
+use crate::{SessionError, SessionInfo, SessionStatus};
+
+/// A message waiting in a session's queue.
+#[derive(Debug)]
+pub(crate) enum Mail {
+    /// A cast from a sender.
+    Cast(Vec<u8>),
+    /// A timer's message; skipped when the timer was cancelled after it fired.
+    Timer { id: u64, message: Vec<u8> },
+}
+
+/// What a session's slot holds.
+pub(crate) enum Slot {
+    /// Being created; only the starting task can see it.
+    Starting,
+    /// Running.
+    Live(Live),
+    /// Ended; callers still waiting for the lock get `session_not_found`.
+    Ended,
+}
+
+const STATE_LIVE: u8 = 0;
+const STATE_ENDING: u8 = 1;
+const STATE_ENDED: u8 = 2;
+
+/// One session. Shared as `Arc<Session>` by the registry and by callers in flight.
+pub(crate) struct Session {
+    /// The session's ID.
+    pub(crate) id: SessionId,
+    /// The guest version this session runs.
+    pub(crate) guest: Arc<Guest>,
+    /// When it started.
+    created: SystemTime,
+    /// Milliseconds since the host's clock base of the last call, cast or touch.
+    last_active_ms: AtomicU64,
+    /// Calls and casts handled, fuel burned, current linear memory: read by `info`.
+    calls: AtomicU64,
+    casts: AtomicU64,
+    fuel_used: AtomicU64,
+    memory_bytes: AtomicUsize,
+    /// Calls waiting for the lock plus queued casts (the mailbox occupancy).
+    pending: AtomicUsize,
+    /// `STATE_*`: lets senders refuse mail without taking the lock.
+    state: AtomicU8,
+    /// Queued casts and timer messages, in arrival order. A std-style mutex: it is held for
+    /// a push or a pop only, never across an await.
+    queue: parking_lot::Mutex<VecDeque<Mail>>,
+    /// True while a drainer task is scheduled or running.
+    drain_scheduled: AtomicBool,
+    /// Subscribers' channel, created on first subscribe.
+    events: OnceLock<broadcast::Sender<SessionEvent>>,
+    /// The instance. Tokio's fair mutex: holding it is the right to run a message.
+    pub(crate) slot: tokio::sync::Mutex<Slot>,
+}
+
+impl Session {
+    pub(crate) fn new(host: &HostInner, id: SessionId, guest: Arc<Guest>) -> Self {
+        Self {
+            id,
+            guest,
+            created: SystemTime::now(),
+            last_active_ms: AtomicU64::new(host.clock.now_ms()),
+            calls: AtomicU64::new(0),
+            casts: AtomicU64::new(0),
+            fuel_used: AtomicU64::new(0),
+            memory_bytes: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            state: AtomicU8::new(STATE_LIVE),
+            queue: parking_lot::Mutex::new(VecDeque::new()),
+            drain_scheduled: AtomicBool::new(false),
+            events: OnceLock::new(),
+            slot: tokio::sync::Mutex::new(Slot::Starting),
+        }
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        self.state.load(Ordering::Acquire) == STATE_LIVE
+    }
+
+    /// Records activity now (calls, casts and touches all count).
+    pub(crate) fn touch(&self, host: &HostInner) {
+        self.last_active_ms
+            .store(host.clock.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Takes a mailbox place, or refuses with `mailbox_full`.
+    fn admit(&self, host: &HostInner) -> Result<PendingGuard<'_>, SessionError> {
+        let capacity = host.config.mailbox;
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= capacity {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            host.counters.mailbox_full.fetch_add(1, Ordering::Relaxed);
+            return Err(SessionError::MailboxFull { capacity });
+        }
+        Ok(PendingGuard(&self.pending))
+    }
+
+    /// Handles a call: waits for the lock (within `timeout`), delivers earlier casts, runs
+    /// `handle-call`.
+    pub(crate) async fn call(
+        self: &Arc<Self>,
+        host: &Arc<HostInner>,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, SessionError> {
+        let deadline = Instant::now() + timeout;
+        let timeout_ms = millis(timeout);
+        let admitted = self.admit(host)?;
+        let mut slot = match self.slot.try_lock() {
+            Ok(slot) => slot,
+            Err(_) => tokio::time::timeout_at(deadline.into(), self.slot.lock())
+                .await
+                .map_err(|_| SessionError::Timeout { ms: timeout_ms })?,
+        };
+        drop(admitted);
+        self.prepare_locked(&mut slot, host);
+        let Slot::Live(live) = &mut *slot else {
+            return Err(SessionError::SessionNotFound);
+        };
+        let fuel = host.config.fuel_budget();
+        let (outcome, fuel_used) = run_export!(live, fuel, deadline, timeout_ms, |e, s| e
+            .call_handle_call(s, request));
+        self.account(host, live, fuel_used);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let result = match outcome {
+            Ok(Ok(reply)) => {
+                let max = host.max_message_bytes();
+                if reply.len() > max {
+                    Err(SessionError::MessageTooLarge {
+                        size: reply.len(),
+                        max,
+                    })
+                } else {
+                    Ok(reply)
+                }
+            }
+            Ok(Err(message)) => Err(SessionError::GuestError(message)),
+            Err(failure) => {
+                let error = failure.error.clone();
+                self.fail_locked(&mut slot, host, failure);
+                return Err(error);
+            }
+        };
+        self.after_message_locked(&mut slot, host);
+        drop(slot);
+        self.schedule_drain_if_needed(host);
+        result
+    }
+
+    /// Queues a cast (or a timer's message) and makes sure a drainer will deliver it.
+    /// Gives the mail back when it cannot be queued.
+    pub(crate) fn enqueue(
+        self: &Arc<Self>,
+        host: &Arc<HostInner>,
+        mail: Mail,
+    ) -> Result<(), (Mail, SessionError)> {
+        if !self.is_live() {
+            return Err((mail, SessionError::SessionNotFound));
+        }
+        let admitted = match self.admit(host) {
+            Ok(admitted) => admitted,
+            Err(e) => return Err((mail, e)),
+        };
+        self.queue.lock().push_back(mail);
+        // The place is now held by the queued message; the drainer releases it.
+        std::mem::forget(admitted);
+        self.schedule_drain(host);
+        Ok(())
+    }
+
+    fn schedule_drain_if_needed(self: &Arc<Self>, host: &Arc<HostInner>) {
+        if !self.queue.lock().is_empty() {
+            self.schedule_drain(host);
+        }
+    }
+
+    /// Spawns the drainer unless one is already scheduled.
+    fn schedule_drain(self: &Arc<Self>, host: &Arc<HostInner>) {
+        if self.drain_scheduled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (session, host) = (Arc::clone(self), Arc::clone(host));
+        tokio::spawn(async move {
+            loop {
+                {
+                    let mut slot = session.slot.lock().await;
+                    session.prepare_locked(&mut slot, &host);
+                }
+                session.drain_scheduled.store(false, Ordering::SeqCst);
+                // A cast queued after the last pop but before the flag was cleared saw the
+                // flag set and spawned nothing: look once more.
+                if session.queue.lock().is_empty()
+                    || session.drain_scheduled.swap(true, Ordering::SeqCst)
+                {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Run by every holder of the lock before its own message: delivers the queued casts in
+    /// order.
+    fn prepare_locked(self: &Arc<Self>, slot: &mut MutexGuard<'_, Slot>, host: &Arc<HostInner>) {
+        loop {
+            let Some(mail) = self.queue.lock().pop_front() else {
+                return;
+            };
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            let Slot::Live(live) = &mut **slot else {
+                // Queued in the instant the session ended: nothing can handle it any more.
+                tracing::debug!(
+                    target: "sessionhost::session",
+                    session_id = %self.id,
+                    "message for an ended session discarded"
+                );
+                continue;
+            };
+            let message = match mail {
+                Mail::Cast(message) => message,
+                Mail::Timer { id, message } => {
+                    let ctx = live.store.data_mut();
+                    if !ctx.timers.as_mut().is_some_and(|t| t.take_fired(id)) {
+                        continue; // cancelled after it fired
+                    }
+                    message
+                }
+            };
+            let fuel = host.config.fuel_budget();
+            let timeout = host.config.call_timeout;
+            let deadline = Instant::now() + timeout;
+            let (outcome, fuel_used) =
+                run_export!(live, fuel, deadline, millis(timeout), |e, s| e
+                    .call_handle_cast(s, &message));
+            self.account(host, live, fuel_used);
+            self.casts.fetch_add(1, Ordering::Relaxed);
+            match outcome {
+                Ok(()) => self.after_message_locked(slot, host),
+                Err(failure) => {
+                    tracing::warn!(
+                        target: "sessionhost::session",
+                        event = "session.cast",
+                        session_id = %self.id,
+                        guest = %self.guest.name,
+                        outcome = failure.error.kind(),
+                        "cast failed: {}", failure.error
+                    );
+                    self.fail_locked(slot, host, failure);
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping after a message: stats, and `host.stop` handling.
+    fn after_message_locked(
+        self: &Arc<Self>,
+        slot: &mut MutexGuard<'_, Slot>,
+        host: &Arc<HostInner>,
+    ) {
+        self.touch(host);
+        if let Slot::Live(live) = &mut **slot
+            && let Some(reason) = live.store.data_mut().stop_requested.take()
+        {
+            self.end_locked(slot, host, StopReason::Requested(reason));
+        }
+    }
+
+    fn account(&self, host: &HostInner, live: &Live, fuel_used: u64) {
+        self.fuel_used.fetch_add(fuel_used, Ordering::Relaxed);
+        let memory = live.store.data().limits.memory_bytes;
+        self.memory_bytes.store(memory, Ordering::Relaxed);
+        host.counters.messages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Ends the session after a failed export call.
+    pub(crate) fn fail_locked(
+        self: &Arc<Self>,
+        slot: &mut MutexGuard<'_, Slot>,
+        host: &Arc<HostInner>,
+        failure: Failure,
+    ) {
+        host.counters.traps.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            target: "sessionhost::session",
+            session_id = %self.id,
+            guest = %self.guest.name,
+            error = %failure.error,
+            "guest failed; ending the session"
+        );
+        self.end_locked(slot, host, failure.reason);
+    }
+
+    /// Ends a session whose lock the caller holds; does nothing if it already ended.
+    pub(crate) fn end_locked(
+        self: &Arc<Self>,
+        slot: &mut MutexGuard<'_, Slot>,
+        host: &Arc<HostInner>,
+        reason: StopReason,
+    ) {
+        let previous = std::mem::replace(&mut **slot, Slot::Ended);
+        let Slot::Live(mut live) = previous else {
+            **slot = previous;
+            return;
+        };
+        self.state.store(STATE_ENDING, Ordering::SeqCst);
+        let started = Instant::now();
+        if reason.instance_usable() {
+            let timeout = host.config.call_timeout;
+            let fuel = host.config.fuel_budget();
+            let wit_reason = (&reason).into();
+            let (outcome, fuel_used) = run_export!(
+                &mut live,
+                fuel,
+                Instant::now() + timeout,
+                millis(timeout),
+                |e, s| e.call_terminate(s, &wit_reason)
+            );
+            self.fuel_used.fetch_add(fuel_used, Ordering::Relaxed);
+            if let Err(failure) = outcome {
+                tracing::warn!(
+                    target: "sessionhost::session",
+                    session_id = %self.id,
+                    guest = %self.guest.name,
+                    error = %failure.error,
+                    "guest terminate failed; the session ends anyway"
+                );
+            }
+        }
+        drop(live);
+        self.state.store(STATE_ENDED, Ordering::SeqCst);
+        host.registry.remove_if_same(&self.id, self);
+        let lost = {
+            let mut queue = self.queue.lock();
+            let lost = queue.len();
+            queue.clear();
+            lost
+        };
+        self.pending.fetch_sub(lost, Ordering::AcqRel);
+        host.release_session();
+        if let Some(events) = self.events.get() {
+            let _ = events.send(SessionEvent::Terminated(reason.clone()));
+        }
+        tracing::debug!(
+            target: "sessionhost::session",
+            event = "session.stop",
+            session_id = %self.id,
+            guest = %self.guest.name,
+            reason = %reason,
+            lost_messages = lost,
+            duration_us = started.elapsed().as_micros() as u64,
+            calls = self.calls.load(Ordering::Relaxed),
+            casts = self.casts.load(Ordering::Relaxed),
+            "session ended"
+        );
+    }
+
+    /// Ends the session for `reason` after delivering the casts it already accepted.
+    pub(crate) async fn terminate(
+        self: &Arc<Self>,
+        host: &Arc<HostInner>,
+        reason: StopReason,
+    ) -> Result<(), SessionError> {
+        let mut slot = self.slot.lock().await;
+        if !matches!(&*slot, Slot::Live(_)) {
+            return Err(SessionError::SessionNotFound);
+        }
+        self.prepare_locked(&mut slot, host);
+        if !matches!(&*slot, Slot::Live(_)) {
+            return Err(SessionError::SessionNotFound);
+        }
+        self.end_locked(&mut slot, host, reason);
+        Ok(())
+    }
+
+    /// Asks the guest for a snapshot of its state (after delivering queued casts).
+    pub(crate) async fn snapshot(
+        self: &Arc<Self>,
+        host: &Arc<HostInner>,
+    ) -> Result<Option<Vec<u8>>, SessionError> {
+        let mut slot = self.slot.lock().await;
+        self.prepare_locked(&mut slot, host);
+        let Slot::Live(live) = &mut *slot else {
+            return Err(SessionError::SessionNotFound);
+        };
+        let timeout = host.config.call_timeout;
+        let fuel = host.config.fuel_budget();
+        let (outcome, fuel_used) = run_export!(
+            live,
+            fuel,
+            Instant::now() + timeout,
+            millis(timeout),
+            |e, s| e.call_snapshot(s)
+        );
+        self.account(host, live, fuel_used);
+        match outcome {
+            Ok(state) => Ok(state),
+            Err(failure) => {
+                let error = failure.error.clone();
+                self.fail_locked(&mut slot, host, failure);
+                Err(error)
+            }
+        }
+    }
+
+    /// A receiver of this session's events.
+    pub(crate) fn subscribe(&self) -> Result<SessionEvents, SessionError> {
+        let receiver = self.events.get_or_init(events::channel).subscribe();
+        // Checked after subscribing: if the session ends later, the final event reaches us.
+        if self.state.load(Ordering::SeqCst) == STATE_ENDED {
+            return Err(SessionError::SessionNotFound);
+        }
+        Ok(receiver)
+    }
+
+    /// Sends a published event to the subscribers, if any.
+    pub(crate) fn publish(&self, event: Vec<u8>) {
+        if let Some(events) = self.events.get() {
+            let _ = events.send(SessionEvent::Published(event.into()));
+        }
+    }
+
+    pub(crate) fn info(&self, host: &HostInner) -> SessionInfo {
+        let status = match self.state.load(Ordering::Acquire) {
+            STATE_LIVE => SessionStatus::Running,
+            STATE_ENDING => SessionStatus::Ending,
+            _ => SessionStatus::Ended,
+        };
+        SessionInfo {
+            id: self.id.clone(),
+            guest: self.guest.name.to_string(),
+            version: self.guest.version.clone(),
+            status,
+            created_at: self.created,
+            last_active_at: host
+                .clock
+                .to_system_time(self.last_active_ms.load(Ordering::Relaxed)),
+            calls: self.calls.load(Ordering::Relaxed),
+            casts: self.casts.load(Ordering::Relaxed),
+            fuel_used: self.fuel_used.load(Ordering::Relaxed),
+            memory_bytes: self.memory_bytes.load(Ordering::Relaxed),
+            mailbox: self.pending.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Fills a freshly started session's slot.
+    pub(crate) fn set_live(&self, slot: &mut MutexGuard<'_, Slot>, live: Live) {
+        self.memory_bytes
+            .store(live.store.data().limits.memory_bytes, Ordering::Relaxed);
+        **slot = Slot::Live(live);
+    }
+
+    pub(crate) fn add_fuel(&self, fuel: u64) {
+        self.fuel_used.fetch_add(fuel, Ordering::Relaxed);
+    }
+}
+
+/// Releases a mailbox place when a waiting call stops waiting (got the lock or gave up).
+struct PendingGuard<'a>(&'a AtomicUsize);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

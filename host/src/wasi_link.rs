@@ -1,0 +1,280 @@
+//! Linking WASI 0.2 for guests that run synchronously.
+//!
+//! wasmtime-wasi offers WASI in two flavours: async (needs fibers, and every store then keeps
+//! an execution stack for its whole life — fatal to density) and sync (whose blocking
+//! operations call `Handle::block_on`, which panics on a tokio worker thread). Neither fits a
+//! host that runs guests synchronously on tokio workers, so this module assembles WASI from
+//! wasmtime-wasi's parts:
+//!
+//! - the interfaces that never block (clocks, random, cli, preopens, network, name lookup)
+//!   come straight from wasmtime-wasi;
+//! - `wasi:io/poll` and `wasi:io/streams`, whose "blocking" functions are the only ones a guest
+//!   can reach that may wait, are implemented here on top of wasmtime-wasi's async
+//!   implementations, driven by [`bounded`]: poll once, and if the operation must wait, leave
+//!   the worker thread (see `offload.rs`) and wait for it, never past the message's deadline;
+//! - filesystem and sockets use wasmtime-wasi's sync bindings. Their blocking paths need a
+//!   descriptor or a socket, and a session has neither: no directory is preopened and socket
+//!   creation is refused, so those paths are unreachable.
+
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime_wasi::WasiView;
+use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
+use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
+use wasmtime_wasi::p2::bindings as b;
+use wasmtime_wasi::p2::bindings::sync::io::{poll as sync_poll, streams as sync_streams};
+use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView as _};
+use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
+use wasmtime_wasi_io::bindings::wasi::io::streams::{
+    Host as AsyncStreams, HostInputStream as AsyncInput, HostOutputStream as AsyncOutput,
+};
+use wasmtime_wasi_io::poll::DynPollable;
+use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream, StreamError, StreamResult};
+
+use crate::ctx::SessionCtx;
+use crate::offload::Offload;
+
+type T = SessionCtx;
+
+/// Adds all of WASI 0.2 to `linker`, synchronously. See the module docs.
+pub(crate) fn add_to_linker(l: &mut Linker<T>) -> wasmtime::Result<()> {
+    b::clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    b::clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    b::filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+    b::random::random::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    b::random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    b::random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    b::cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    b::sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    b::sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    b::sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
+    b::sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, Table>(l, |t| t.ctx().table)?;
+    sync_poll::add_to_linker::<T, Bounded>(l, bounded_io)?;
+    sync_streams::add_to_linker::<T, Bounded>(l, bounded_io)?;
+
+    b::sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+    b::sync::sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    b::sync::sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    b::sync::sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    Ok(())
+}
+
+struct Table;
+impl HasData for Table {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+struct Bounded;
+impl HasData for Bounded {
+    type Data<'a> = BoundedIo<'a>;
+}
+
+/// The resource table, plus what waiting needs: the message's deadline and offload state.
+pub(crate) struct BoundedIo<'a> {
+    table: &'a mut ResourceTable,
+    deadline: Instant,
+    offload: &'a mut Offload,
+}
+
+/// The projection the linker uses for the two interfaces that may wait.
+fn bounded_io(ctx: &mut SessionCtx) -> BoundedIo<'_> {
+    BoundedIo::of(ctx)
+}
+
+impl<'a> BoundedIo<'a> {
+    fn of(ctx: &'a mut SessionCtx) -> Self {
+        let (wasi, deadline, offload) = ctx.io_parts();
+        Self {
+            table: wasi.table,
+            deadline,
+            offload,
+        }
+    }
+
+    /// Runs an async WASI operation to completion; see [`bounded`].
+    fn wait<R>(&mut self, op: impl AsyncFnOnce(&mut ResourceTable) -> R) -> wasmtime::Result<R> {
+        bounded(self.deadline, self.offload, op(self.table))
+    }
+}
+
+/// Drives `future` to completion on this thread. An operation that is ready at once (the
+/// common case: stdout, stderr, closed stdin) costs one poll. One that must wait first moves
+/// off the async worker thread, then is polled every millisecond until it completes or the
+/// message's deadline passes, which traps like an epoch interruption.
+fn bounded<F: Future>(
+    deadline: Instant,
+    offload: &mut Offload,
+    future: F,
+) -> wasmtime::Result<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return Ok(output);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        offload.now();
+        std::thread::sleep((deadline - now).min(Duration::from_millis(1)));
+    }
+}
+
+fn flatten<R>(result: wasmtime::Result<StreamResult<R>>) -> StreamResult<R> {
+    result.unwrap_or_else(|trap| Err(StreamError::Trap(trap)))
+}
+
+impl sync_poll::Host for BoundedIo<'_> {
+    fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
+        self.wait(async |t| async_poll::Host::poll(t, pollables).await)?
+    }
+}
+
+impl sync_poll::HostPollable for BoundedIo<'_> {
+    fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
+        self.wait(async |t| async_poll::HostPollable::ready(t, pollable).await)?
+    }
+
+    fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        self.wait(async |t| async_poll::HostPollable::block(t, pollable).await)?
+    }
+
+    fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        async_poll::HostPollable::drop(self.table, pollable)
+    }
+}
+
+impl sync_streams::Host for BoundedIo<'_> {
+    fn convert_stream_error(
+        &mut self,
+        err: StreamError,
+    ) -> wasmtime::Result<sync_streams::StreamError> {
+        Ok(match AsyncStreams::convert_stream_error(self.table, err)? {
+            wasmtime_wasi_io::bindings::wasi::io::streams::StreamError::Closed => {
+                sync_streams::StreamError::Closed
+            }
+            wasmtime_wasi_io::bindings::wasi::io::streams::StreamError::LastOperationFailed(e) => {
+                sync_streams::StreamError::LastOperationFailed(e)
+            }
+        })
+    }
+}
+
+impl sync_streams::HostOutputStream for BoundedIo<'_> {
+    fn drop(&mut self, stream: Resource<DynOutputStream>) -> wasmtime::Result<()> {
+        self.wait(async |t| AsyncOutput::drop(t, stream).await)?
+    }
+
+    fn check_write(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<u64> {
+        AsyncOutput::check_write(self.table, stream)
+    }
+
+    fn write(&mut self, stream: Resource<DynOutputStream>, bytes: Vec<u8>) -> StreamResult<()> {
+        AsyncOutput::write(self.table, stream, bytes)
+    }
+
+    fn blocking_write_and_flush(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        bytes: Vec<u8>,
+    ) -> StreamResult<()> {
+        flatten(self.wait(async |t| AsyncOutput::blocking_write_and_flush(t, stream, bytes).await))
+    }
+
+    fn blocking_write_zeroes_and_flush(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        len: u64,
+    ) -> StreamResult<()> {
+        flatten(
+            self.wait(async |t| AsyncOutput::blocking_write_zeroes_and_flush(t, stream, len).await),
+        )
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        AsyncOutput::subscribe(self.table, stream)
+    }
+
+    fn write_zeroes(&mut self, stream: Resource<DynOutputStream>, len: u64) -> StreamResult<()> {
+        AsyncOutput::write_zeroes(self.table, stream, len)
+    }
+
+    fn flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
+        AsyncOutput::flush(self.table, stream)
+    }
+
+    fn blocking_flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
+        flatten(self.wait(async |t| AsyncOutput::blocking_flush(t, stream).await))
+    }
+
+    fn splice(
+        &mut self,
+        dst: Resource<DynOutputStream>,
+        src: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<u64> {
+        AsyncOutput::splice(self.table, dst, src, len)
+    }
+
+    fn blocking_splice(
+        &mut self,
+        dst: Resource<DynOutputStream>,
+        src: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<u64> {
+        flatten(self.wait(async |t| AsyncOutput::blocking_splice(t, dst, src, len).await))
+    }
+}
+
+impl sync_streams::HostInputStream for BoundedIo<'_> {
+    fn drop(&mut self, stream: Resource<DynInputStream>) -> wasmtime::Result<()> {
+        self.wait(async |t| AsyncInput::drop(t, stream).await)?
+    }
+
+    fn read(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<Vec<u8>> {
+        AsyncInput::read(self.table, stream, len)
+    }
+
+    fn blocking_read(
+        &mut self,
+        stream: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<Vec<u8>> {
+        flatten(self.wait(async |t| AsyncInput::blocking_read(t, stream, len).await))
+    }
+
+    fn skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
+        AsyncInput::skip(self.table, stream, len)
+    }
+
+    fn blocking_skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
+        flatten(self.wait(async |t| AsyncInput::blocking_skip(t, stream, len).await))
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<DynInputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        AsyncInput::subscribe(self.table, stream)
+    }
+}

@@ -1,0 +1,316 @@
+//! End-to-end: loading guests (good and bad components), and each example guest's protocol.
+//!
+//! Every guest built by `tests/build.rs` must have a test here named after it; a guest
+//! without one fails to compile this file.
+
+use serde_json::json;
+use sessionhost::{Host, SessionError, StartOptions};
+use sessionhost_tests::guests;
+use sessionhost_tests::support::{self, call, cast};
+
+macro_rules! assert_has_test {
+    ($name:ident) => {
+        #[expect(unused_imports, reason = "only checks that the guest has a test")]
+        use self::$name as _;
+    };
+}
+sessionhost_tests::foreach_guest!(assert_has_test);
+
+/// The reason loading `bytes` gives, for a host with the test limits.
+async fn rejection(bytes: &[u8]) -> String {
+    let config = support::config().build().expect("valid config");
+    let host = Host::new(config).expect("host");
+    let error = host
+        .load_guest("bad", bytes)
+        .await
+        .expect_err("the component is rejected");
+    assert_eq!(error.name, "bad");
+    assert!(
+        host.guests().is_empty(),
+        "a rejected guest is not registered"
+    );
+    let text = error.to_string();
+    assert!(text.starts_with("invalid guest `bad`: "), "{text}");
+    assert!(
+        !text.contains("/work/") && !text.contains("wasmtime::"),
+        "leaks internals: {text}"
+    );
+    error.reason
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_that_are_not_session_guests_are_rejected_with_a_reason() {
+    let garbage = rejection(b"definitely not wasm").await;
+    assert!(garbage.contains("not a WebAssembly file"), "{garbage}");
+
+    let core = rejection(&wat::parse_str("(module)").unwrap()).await;
+    assert!(
+        core.contains("core WebAssembly module, not a component"),
+        "{core}"
+    );
+
+    let counter = sessionhost_tests::guest_bytes(guests::COUNTER);
+    let truncated = rejection(&counter[..counter.len() / 2]).await;
+    assert!(truncated.contains("truncated or corrupt"), "{truncated}");
+
+    let mut random = counter.clone();
+    for (i, byte) in random.iter_mut().enumerate().skip(8) {
+        *byte = (i as u8).wrapping_mul(31).wrapping_add(7);
+    }
+    let scrambled = rejection(&random).await;
+    assert!(
+        scrambled.contains("not a valid WebAssembly component"),
+        "{scrambled}"
+    );
+
+    let empty = rejection(&wat::parse_str("(component)").unwrap()).await;
+    assert!(
+        empty.contains("does not export `sessionhost:session/session@0.1.0`"),
+        "{empty}"
+    );
+    assert!(empty.contains("exports nothing"), "{empty}");
+
+    let extra_import = rejection(
+        &wat::parse_str(r#"(component (import "acme:payments/charge@1.0.0" (instance)))"#).unwrap(),
+    )
+    .await;
+    assert!(
+        extra_import.contains("`acme:payments/charge@1.0.0`"),
+        "{extra_import}"
+    );
+    assert!(extra_import.contains("does not provide"), "{extra_import}");
+
+    let wrong_shape = rejection(
+        &wat::parse_str(
+            r#"(component
+                (core module $m (func (export "init")))
+                (core instance $i (instantiate $m))
+                (func $init (canon lift (core func $i "init")))
+                (instance $session (export "init" (func $init)))
+                (export "sessionhost:session/session@0.1.0" (instance $session)))"#,
+        )
+        .unwrap(),
+    )
+    .await;
+    assert!(
+        wrong_shape.contains("does not match the contract"),
+        "{wrong_shape}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_whose_memory_does_not_fit_is_rejected_with_advice() {
+    let host = Host::new(
+        support::config()
+            .memory_per_session(128 * 1024)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let error = host
+        .load_guest_file("counter", guests::COUNTER)
+        .await
+        .unwrap_err();
+    assert!(error.reason.contains("starts at 256 KiB"), "{error}");
+    assert!(
+        error.reason.contains("memory_per_session is 128 KiB"),
+        "{error}"
+    );
+    assert!(error.reason.contains("--initial-memory=131072"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loading_again_replaces_the_guest_for_new_sessions_only() {
+    let host = support::host().await;
+    let old = host.start(StartOptions::guest("counter")).await.unwrap();
+    let old_version = host.info(&old).unwrap().version;
+    // Load the cart component under the name `counter`: a different version.
+    let info = host.load_guest_file("counter", guests::CART).await.unwrap();
+    assert_ne!(info.version, old_version);
+    let new = host.start(StartOptions::guest("counter")).await.unwrap();
+    assert_eq!(host.info(&new).unwrap().version, info.version);
+    // The running session keeps its version and its protocol.
+    assert_eq!(
+        call(&host, &old, json!({"op":"incr"})).await.unwrap(),
+        json!({"value":1})
+    );
+    assert_eq!(
+        call(&host, &new, json!({"op":"total"})).await.unwrap(),
+        json!({"items":0,"total_cents":0})
+    );
+    let names: Vec<_> = host.guests().into_iter().map(|g| g.name).collect();
+    assert_eq!(names, ["cart", "counter", "hostile"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter() {
+    let host = support::host().await;
+    let id = host
+        .start(StartOptions::guest("counter").args(r#"{"start":-5}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&host, &id, json!({"op":"get"})).await.unwrap(),
+        json!({"value":-5})
+    );
+    assert_eq!(
+        call(&host, &id, json!({"op":"incr","by":7})).await.unwrap(),
+        json!({"value":2})
+    );
+    cast(&host, &id, json!({"op":"incr"})).await.unwrap();
+    assert_eq!(
+        call(&host, &id, json!({"op":"get"})).await.unwrap(),
+        json!({"value":3})
+    );
+    let e = call(&host, &id, json!({"op":"decr"})).await.unwrap_err();
+    assert!(
+        matches!(e, SessionError::GuestError(ref m) if m.contains("decr")),
+        "{e:?}"
+    );
+    let info = host
+        .guests()
+        .into_iter()
+        .find(|g| g.name == "counter")
+        .unwrap();
+    assert_eq!(info.memories.len(), 1);
+    assert_eq!(info.memories[0].initial_bytes, 256 * 1024);
+    assert_eq!(info.memories[0].maximum_bytes, Some(256 * 1024));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cart() {
+    let host = support::host().await;
+    let id = host.start(StartOptions::guest("cart")).await.unwrap();
+    call(
+        &host,
+        &id,
+        json!({"op":"add","sku":"apple","qty":3,"price_cents":50}),
+    )
+    .await
+    .unwrap();
+    cast(
+        &host,
+        &id,
+        json!({"op":"add","sku":"pear","qty":1,"price_cents":120}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        call(&host, &id, json!({"op":"total"})).await.unwrap(),
+        json!({"items":4,"total_cents":270})
+    );
+    call(&host, &id, json!({"op":"remove","sku":"apple","qty":1}))
+        .await
+        .unwrap();
+    let list = call(&host, &id, json!({"op":"list"})).await.unwrap();
+    assert_eq!(
+        list,
+        json!({"items":[
+            {"sku":"apple","qty":2,"price_cents":50},
+            {"sku":"pear","qty":1,"price_cents":120}
+        ]})
+    );
+    let e = call(&host, &id, json!({"op":"remove","sku":"kiwi"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e, SessionError::GuestError("no such item: kiwi".into()));
+    let e = call(
+        &host,
+        &id,
+        json!({"op":"add","sku":"fig","qty":0,"price_cents":1}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), "guest_error");
+    // Its state survives a snapshot and restore.
+    let state = host.snapshot(&id).await.unwrap().unwrap();
+    let copy = host
+        .start(StartOptions::guest("cart").restore(state, "test"))
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&host, &copy, json!({"op":"list"})).await.unwrap(),
+        list
+    );
+    call(&host, &id, json!({"op":"clear"})).await.unwrap();
+    assert_eq!(
+        call(&host, &id, json!({"op":"total"})).await.unwrap(),
+        json!({"items":0,"total_cents":0})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile() {
+    // Its misbehaviours are tested in isolation.rs; here, that it behaves when asked to.
+    let host = support::host().await;
+    let id = host.start(StartOptions::guest("hostile")).await.unwrap();
+    assert_eq!(
+        call(&host, &id, json!({"op":"echo","data":{"a":[1,"b"]}}))
+            .await
+            .unwrap(),
+        json!({"data":{"a":[1,"b"]}})
+    );
+    assert_eq!(
+        call(&host, &id, json!({"op":"count"})).await.unwrap(),
+        json!({"calls":1,"casts":0})
+    );
+    let bad_mode = host
+        .start(StartOptions::guest("hostile").args(r#"{"mode":"nonsense"}"#))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_mode.kind(), "guest_error");
+}
+
+/// Captures `sessionhost::guest` log lines.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "sessionhost::guest" {
+            return;
+        }
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={:?} ", field.name(), value));
+            }
+        }
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.0.lock().expect("not poisoned").push(fields.0);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn guest_output_and_logs_go_to_the_host_log_tagged_with_the_session() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let captured = Captured::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
+    let host = support::host().await;
+    let id = host.start(StartOptions::guest("hostile")).await.unwrap();
+    call(
+        &host,
+        &id,
+        json!({"op":"stdout","text":"hello from the guest"}),
+    )
+    .await
+    .unwrap();
+    call(&host, &id, json!({"op":"log_spam","n":150}))
+        .await
+        .unwrap();
+    let lines = captured.0.lock().unwrap().clone();
+    let hello = lines
+        .iter()
+        .find(|l| l.contains("hello from the guest"))
+        .expect("stdout reached the log");
+    assert!(hello.contains(&format!("session_id={id}")), "{hello}");
+    assert!(hello.contains("stream=\"stdout\""), "{hello}");
+    let spam = lines.iter().filter(|l| l.contains("log spam line")).count();
+    assert_eq!(spam, 100, "at most 100 log lines per message");
+    assert!(
+        lines.iter().any(|l| l.contains("dropped=50")),
+        "the overflow is reported once"
+    );
+}
