@@ -4,7 +4,7 @@
 CARGO        ?= cargo
 GUEST_TARGET := wasm32-wasip2
 GUEST_DIR    := target/guests/$(GUEST_TARGET)/guest
-GUESTS       := counter cart hostile
+GUESTS       := counter counter-lean cart hostile
 
 .PHONY: setup guests build run test bench bench-quick lint fmt clean
 

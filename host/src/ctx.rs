@@ -87,9 +87,9 @@ impl SessionCtx {
     }
 
     /// Resets the per-message bookkeeping before a guest export runs.
-    pub(crate) fn begin_message(&mut self, deadline: Instant) {
+    pub(crate) fn begin_message(&mut self, started: Instant, deadline: Instant) {
         self.deadline = deadline;
-        self.offload.begin();
+        self.offload.begin(started);
         self.log_budget = LOG_LINES_PER_MESSAGE;
         self.logs_dropped = 0;
         self.limits.exceeded = None;

@@ -43,7 +43,7 @@ const SLOT_HEADROOM: u32 = 64;
 const MAX_WASM_STACK: usize = 512 * 1024;
 
 /// Builds the engine every guest of this host is compiled for.
-pub(crate) fn build_engine(config: &HostConfig) -> Result<Engine, HostError> {
+pub fn build_engine(config: &HostConfig) -> Result<Engine, HostError> {
     let slots = u32::try_from(config.max_sessions)
         .unwrap_or(u32::MAX)
         .saturating_add(SLOT_HEADROOM);

@@ -32,9 +32,14 @@ pub(crate) struct Failure {
 }
 
 impl Live {
-    /// Arms the limits for one message that must finish by `deadline`.
-    pub(crate) fn arm(store: &mut Store<SessionCtx>, fuel: u64, deadline: Instant) {
-        store.data_mut().begin_message(deadline);
+    /// Arms the limits for one message, started at `started`, that must finish by `deadline`.
+    pub(crate) fn arm(
+        store: &mut Store<SessionCtx>,
+        fuel: u64,
+        started: Instant,
+        deadline: Instant,
+    ) {
+        store.data_mut().begin_message(started, deadline);
         // Setting fuel only fails when fuel metering is off, and the engine always enables it.
         let _ = store.set_fuel(fuel);
         store.set_epoch_deadline(1);
@@ -138,12 +143,12 @@ fn describe(kind: TrapKind) -> &'static str {
     }
 }
 
-/// Runs one export call on `live`, within its limits. Expands to `(result, fuel_used)`: the
+/// Runs one export call on `live` (a message that started at `$started`), within its limits. Expands to `(result, fuel_used)`: the
 /// call's result or a [`Failure`], and the fuel the message burned either way.
 macro_rules! run_export {
-    ($live:expr, $fuel:expr, $deadline:expr, $timeout_ms:expr, |$e:ident, $s:ident| $call:expr) => {{
+    ($live:expr, $fuel:expr, $started:expr, $deadline:expr, $timeout_ms:expr, |$e:ident, $s:ident| $call:expr) => {{
         let live: &mut $crate::exec::Live = $live;
-        $crate::exec::Live::arm(&mut live.store, $fuel, $deadline);
+        $crate::exec::Live::arm(&mut live.store, $fuel, $started, $deadline);
         let result = {
             let $e = live.guest.sessionhost_session_session();
             let $s = &mut live.store;

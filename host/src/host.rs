@@ -146,7 +146,7 @@ impl HostInner {
     /// Gives back the `max_sessions` place of an ended session.
     pub(crate) fn release_session(&self) {
         self.live.fetch_sub(1, Ordering::AcqRel);
-        self.counters.ended.fetch_add(1, Ordering::Relaxed);
+        self.counters.ended.add(1);
     }
 
     fn check_size(&self, size: usize) -> Result<(), SessionError> {
@@ -259,7 +259,7 @@ impl Host {
         let inner = &self.inner;
         match &result {
             Ok(id) => {
-                inner.counters.started.fetch_add(1, Ordering::Relaxed);
+                inner.counters.started.add(1);
                 tracing::debug!(
                     target: "sessionhost::session",
                     event = "session.start",
@@ -274,7 +274,7 @@ impl Host {
                     e,
                     SessionError::SessionLimitReached { .. } | SessionError::RateLimited { .. }
                 ) {
-                    inner.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    inner.counters.rejected.add(1);
                 }
                 tracing::debug!(
                     target: "sessionhost::session",
@@ -342,9 +342,10 @@ impl Host {
         store.epoch_deadline_callback(SessionCtx::on_epoch);
 
         let timeout = inner.config.call_timeout;
-        let deadline = Instant::now() + timeout;
+        let began = Instant::now();
+        let deadline = began + timeout;
         let fuel = inner.config.fuel_budget();
-        Live::arm(&mut store, fuel, deadline);
+        Live::arm(&mut store, fuel, began, deadline);
         let guest_instance = match guest.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(error) => {
@@ -364,11 +365,11 @@ impl Host {
         };
         let (outcome, fuel_used) = match &options.restore {
             None => {
-                run_export!(&mut live, fuel, deadline, millis(timeout), |e, s| e
+                run_export!(&mut live, fuel, began, deadline, millis(timeout), |e, s| e
                     .call_init(s, &options.args))
             }
             Some(restore) => {
-                run_export!(&mut live, fuel, deadline, millis(timeout), |e, s| e
+                run_export!(&mut live, fuel, began, deadline, millis(timeout), |e, s| e
                     .call_restore(s, &restore.state, &restore.from_version))
             }
         };
@@ -479,12 +480,12 @@ impl Host {
         HostStats {
             sessions: self.inner.live.load(Ordering::Relaxed),
             max_sessions: self.inner.config.max_sessions,
-            started_total: Counters::get(&c.started),
-            ended_total: Counters::get(&c.ended),
-            rejected_total: Counters::get(&c.rejected),
-            messages_total: Counters::get(&c.messages),
-            traps_total: Counters::get(&c.traps),
-            mailbox_full_total: Counters::get(&c.mailbox_full),
+            started_total: c.started.get(),
+            ended_total: c.ended.get(),
+            rejected_total: c.rejected.get(),
+            messages_total: c.messages.get(),
+            traps_total: c.traps.get(),
+            mailbox_full_total: c.mailbox_full.get(),
             guests: self.inner.guests.list().len(),
         }
     }

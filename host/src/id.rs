@@ -1,7 +1,8 @@
 //! Session IDs: how they are made and which ones are accepted.
 //!
-//! A generated ID is 128 bits from the operating system's CSPRNG, written as 22 characters of
-//! unpadded URL-safe base64, so it can go in a URL, a cookie or a header untouched. IDs chosen
+//! A generated ID is 128 bits from a CSPRNG — rand's `ThreadRng` (ChaCha12, seeded from the
+//! operating system and periodically reseeded; no system call per ID) — written as 22
+//! characters of unpadded URL-safe base64, so it can go in a URL, a cookie or a header untouched. IDs chosen
 //! by the application (one session per user or per room, say) are accepted when they are 1 to
 //! [`SessionId::MAX_LEN`] characters of the URL "unreserved" set `A-Z a-z 0-9 - . _ ~`;
 //! anything else is `invalid_session_id`. IDs are stored inline (no heap allocation) up to 23
@@ -14,8 +15,7 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::TryRngCore;
-use rand::rngs::OsRng;
+use rand::RngCore;
 use smol_str::SmolStr;
 
 use crate::error::SessionError;
@@ -28,16 +28,10 @@ impl SessionId {
     /// Longest accepted ID, in characters.
     pub const MAX_LEN: usize = 64;
 
-    /// A new random ID: 128 bits from the OS CSPRNG, 22 URL-safe characters.
-    ///
-    /// # Panics
-    /// Panics if the operating system's random source fails, which leaves no safe way to make
-    /// an unguessable ID.
+    /// A new random ID: 128 bits from a CSPRNG seeded by the OS, 22 URL-safe characters.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 16];
-        OsRng
-            .try_fill_bytes(&mut bytes)
-            .expect("the operating system's random number generator failed");
+        rand::rng().fill_bytes(&mut bytes);
         let mut text = [0u8; 22];
         let n = URL_SAFE_NO_PAD
             .encode_slice(bytes, &mut text)

@@ -73,20 +73,51 @@ pub struct HostStats {
     pub guests: usize,
 }
 
-/// The host's counters, updated with relaxed atomics.
+/// The host's counters.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) started: AtomicU64,
-    pub(crate) ended: AtomicU64,
-    pub(crate) rejected: AtomicU64,
-    pub(crate) messages: AtomicU64,
-    pub(crate) traps: AtomicU64,
-    pub(crate) mailbox_full: AtomicU64,
+    pub(crate) started: StripedCounter,
+    pub(crate) ended: StripedCounter,
+    pub(crate) rejected: StripedCounter,
+    pub(crate) messages: StripedCounter,
+    pub(crate) traps: StripedCounter,
+    pub(crate) mailbox_full: StripedCounter,
 }
 
-impl Counters {
-    pub(crate) fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+/// Stripes of a [`StripedCounter`]; a power of two.
+const STRIPES: usize = 8;
+
+/// A counter bumped on every message from every thread: one shared atomic would bounce its
+/// cache line between cores on each call. Each thread adds to its own stripe (each on its
+/// own cache line); reading sums them.
+#[derive(Debug, Default)]
+pub(crate) struct StripedCounter {
+    stripes: [Stripe; STRIPES],
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+thread_local! {
+    /// This thread's stripe: threads take stripes in turn as they first count.
+    static STRIPE: usize = {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES
+    };
+}
+
+impl StripedCounter {
+    pub(crate) fn add(&self, n: u64) {
+        let stripe = STRIPE.with(|s| *s);
+        self.stripes[stripe].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
     }
 }
 
@@ -107,10 +138,39 @@ impl HostClock {
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.ms_at(Instant::now())
+    }
+
+    /// `at` as milliseconds since the host started.
+    pub(crate) fn ms_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
     }
 
     pub(crate) fn to_system_time(&self, ms: u64) -> SystemTime {
         self.base_wall + Duration::from_millis(ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn striped_counters_sum_every_thread() {
+        let counter = std::sync::Arc::new(StripedCounter::default());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let counter = std::sync::Arc::clone(&counter);
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        counter.add(1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(counter.get(), 4000);
     }
 }

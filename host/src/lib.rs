@@ -72,3 +72,10 @@ pub use host::{Host, RestoreFrom, ShutdownReport, StartOptions};
 pub use id::SessionId;
 pub use info::{HostStats, SessionInfo, SessionStatus};
 pub use reason::StopReason;
+
+/// For the benchmarks' baselines only: the engine exactly as a [`Host`] configures it, so a
+/// bare-wasmtime loop measures the same layout. Not a stable API.
+#[doc(hidden)]
+pub mod bench_support {
+    pub use crate::engine::build_engine;
+}

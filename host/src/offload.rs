@@ -38,9 +38,9 @@ impl Offload {
         }
     }
 
-    /// Resets for a new message.
-    pub(crate) fn begin(&mut self) {
-        self.started = Instant::now();
+    /// Resets for a new message that started at `started`.
+    pub(crate) fn begin(&mut self, started: Instant) {
+        self.started = started;
         self.done = false;
     }
 

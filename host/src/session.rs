@@ -82,6 +82,8 @@ pub(crate) struct Session {
     memory_bytes: AtomicUsize,
     /// Calls waiting for the lock plus queued casts (the mailbox occupancy).
     pending: AtomicUsize,
+    /// Length of `queue`, readable without locking it (the common case is "empty").
+    queued: AtomicUsize,
     /// `STATE_*`: lets senders refuse mail without taking the lock.
     state: AtomicU8,
     /// Queued casts and timer messages, in arrival order. A std-style mutex: it is held for
@@ -107,6 +109,7 @@ impl Session {
             fuel_used: AtomicU64::new(0),
             memory_bytes: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
             state: AtomicU8::new(STATE_LIVE),
             queue: parking_lot::Mutex::new(VecDeque::new()),
             drain_scheduled: AtomicBool::new(false),
@@ -130,7 +133,7 @@ impl Session {
         let capacity = host.config.mailbox;
         if self.pending.fetch_add(1, Ordering::AcqRel) >= capacity {
             self.pending.fetch_sub(1, Ordering::AcqRel);
-            host.counters.mailbox_full.fetch_add(1, Ordering::Relaxed);
+            host.counters.mailbox_full.add(1);
             return Err(SessionError::MailboxFull { capacity });
         }
         Ok(PendingGuard(&self.pending))
@@ -144,14 +147,19 @@ impl Session {
         request: &[u8],
         timeout: Duration,
     ) -> Result<Vec<u8>, SessionError> {
-        let deadline = Instant::now() + timeout;
+        let mut started = Instant::now();
+        let deadline = started + timeout;
         let timeout_ms = millis(timeout);
         let admitted = self.admit(host)?;
         let mut slot = match self.slot.try_lock() {
             Ok(slot) => slot,
-            Err(_) => tokio::time::timeout_at(deadline.into(), self.slot.lock())
-                .await
-                .map_err(|_| SessionError::Timeout { ms: timeout_ms })?,
+            Err(_) => {
+                let slot = tokio::time::timeout_at(deadline.into(), self.slot.lock())
+                    .await
+                    .map_err(|_| SessionError::Timeout { ms: timeout_ms })?;
+                started = Instant::now();
+                slot
+            }
         };
         drop(admitted);
         self.prepare_locked(&mut slot, host);
@@ -159,8 +167,9 @@ impl Session {
             return Err(SessionError::SessionNotFound);
         };
         let fuel = host.config.fuel_budget();
-        let (outcome, fuel_used) = run_export!(live, fuel, deadline, timeout_ms, |e, s| e
-            .call_handle_call(s, request));
+        let (outcome, fuel_used) =
+            run_export!(live, fuel, started, deadline, timeout_ms, |e, s| e
+                .call_handle_call(s, request));
         self.account(host, live, fuel_used);
         self.calls.fetch_add(1, Ordering::Relaxed);
         let result = match outcome {
@@ -182,7 +191,7 @@ impl Session {
                 return Err(error);
             }
         };
-        self.after_message_locked(&mut slot, host);
+        self.after_message_locked(&mut slot, host, started);
         drop(slot);
         self.schedule_drain_if_needed(host);
         result
@@ -203,6 +212,7 @@ impl Session {
             Err(e) => return Err((mail, e)),
         };
         self.queue.lock().push_back(mail);
+        self.queued.fetch_add(1, Ordering::AcqRel);
         // The place is now held by the queued message; the drainer releases it.
         std::mem::forget(admitted);
         self.schedule_drain(host);
@@ -210,7 +220,7 @@ impl Session {
     }
 
     fn schedule_drain_if_needed(self: &Arc<Self>, host: &Arc<HostInner>) {
-        if !self.queue.lock().is_empty() {
+        if self.queued.load(Ordering::Acquire) > 0 {
             self.schedule_drain(host);
         }
     }
@@ -230,7 +240,7 @@ impl Session {
                 session.drain_scheduled.store(false, Ordering::SeqCst);
                 // A cast queued after the last pop but before the flag was cleared saw the
                 // flag set and spawned nothing: look once more.
-                if session.queue.lock().is_empty()
+                if session.queued.load(Ordering::SeqCst) == 0
                     || session.drain_scheduled.swap(true, Ordering::SeqCst)
                 {
                     return;
@@ -242,10 +252,11 @@ impl Session {
     /// Run by every holder of the lock before its own message: delivers the queued casts in
     /// order.
     fn prepare_locked(self: &Arc<Self>, slot: &mut MutexGuard<'_, Slot>, host: &Arc<HostInner>) {
-        loop {
+        while self.queued.load(Ordering::Acquire) > 0 {
             let Some(mail) = self.queue.lock().pop_front() else {
                 return;
             };
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             self.pending.fetch_sub(1, Ordering::AcqRel);
             let Slot::Live(live) = &mut **slot else {
                 // Queued in the instant the session ended: nothing can handle it any more.
@@ -268,14 +279,15 @@ impl Session {
             };
             let fuel = host.config.fuel_budget();
             let timeout = host.config.call_timeout;
-            let deadline = Instant::now() + timeout;
+            let started = Instant::now();
+            let deadline = started + timeout;
             let (outcome, fuel_used) =
-                run_export!(live, fuel, deadline, millis(timeout), |e, s| e
+                run_export!(live, fuel, started, deadline, millis(timeout), |e, s| e
                     .call_handle_cast(s, &message));
             self.account(host, live, fuel_used);
             self.casts.fetch_add(1, Ordering::Relaxed);
             match outcome {
-                Ok(()) => self.after_message_locked(slot, host),
+                Ok(()) => self.after_message_locked(slot, host, started),
                 Err(failure) => {
                     tracing::warn!(
                         target: "sessionhost::session",
@@ -291,13 +303,15 @@ impl Session {
         }
     }
 
-    /// Bookkeeping after a message: stats, and `host.stop` handling.
+    /// Bookkeeping after a message that started at `started`: activity, and `host.stop`.
     fn after_message_locked(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
         host: &Arc<HostInner>,
+        started: Instant,
     ) {
-        self.touch(host);
+        self.last_active_ms
+            .store(host.clock.ms_at(started), Ordering::Relaxed);
         if let Slot::Live(live) = &mut **slot
             && let Some(reason) = live.store.data_mut().stop_requested.take()
         {
@@ -309,7 +323,7 @@ impl Session {
         self.fuel_used.fetch_add(fuel_used, Ordering::Relaxed);
         let memory = live.store.data().limits.memory_bytes;
         self.memory_bytes.store(memory, Ordering::Relaxed);
-        host.counters.messages.fetch_add(1, Ordering::Relaxed);
+        host.counters.messages.add(1);
     }
 
     /// Ends the session after a failed export call.
@@ -319,7 +333,7 @@ impl Session {
         host: &Arc<HostInner>,
         failure: Failure,
     ) {
-        host.counters.traps.fetch_add(1, Ordering::Relaxed);
+        host.counters.traps.add(1);
         tracing::warn!(
             target: "sessionhost::session",
             session_id = %self.id,
@@ -351,7 +365,8 @@ impl Session {
             let (outcome, fuel_used) = run_export!(
                 &mut live,
                 fuel,
-                Instant::now() + timeout,
+                started,
+                started + timeout,
                 millis(timeout),
                 |e, s| e.call_terminate(s, &wit_reason)
             );
@@ -373,6 +388,7 @@ impl Session {
             let mut queue = self.queue.lock();
             let lost = queue.len();
             queue.clear();
+            self.queued.fetch_sub(lost, Ordering::AcqRel);
             lost
         };
         self.pending.fetch_sub(lost, Ordering::AcqRel);
@@ -424,10 +440,12 @@ impl Session {
         };
         let timeout = host.config.call_timeout;
         let fuel = host.config.fuel_budget();
+        let started = Instant::now();
         let (outcome, fuel_used) = run_export!(
             live,
             fuel,
-            Instant::now() + timeout,
+            started,
+            started + timeout,
             millis(timeout),
             |e, s| e.call_snapshot(s)
         );

@@ -18,11 +18,12 @@ pub fn config() -> HostConfigBuilder {
         .call_timeout(Duration::from_secs(2))
 }
 
-/// A host with `counter`, `cart` and `hostile` loaded, built from `config`.
+/// A host with `counter`, `counter-lean`, `cart` and `hostile` loaded, built from `config`.
 pub async fn host_with(config: HostConfigBuilder) -> Host {
     let host = Host::new(config.build().expect("valid test config")).expect("host");
     for (name, path) in [
         ("counter", guests::COUNTER),
+        ("counter-lean", guests::COUNTER_LEAN),
         ("cart", guests::CART),
         ("hostile", guests::HOSTILE),
     ] {

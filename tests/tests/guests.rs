@@ -139,42 +139,126 @@ async fn loading_again_replaces_the_guest_for_new_sessions_only() {
         json!({"items":0,"total_cents":0})
     );
     let names: Vec<_> = host.guests().into_iter().map(|g| g.name).collect();
-    assert_eq!(names, ["cart", "counter", "hostile"]);
+    assert_eq!(names, ["cart", "counter", "counter-lean", "hostile"]);
+}
+
+/// The counter protocol, as the `counter` and `counter-lean` guests both speak it.
+async fn counter_protocol(guest: &str) {
+    let host = support::host().await;
+    let fresh = host
+        .start(StartOptions::guest(guest))
+        .await
+        .expect("success");
+    assert_eq!(
+        call(&host, &fresh, json!({"op":"get"}))
+            .await
+            .expect("success"),
+        json!({"value":0})
+    );
+    let mut events = host.subscribe(&fresh).expect("success");
+    call(&host, &fresh, json!({"op":"incr","by":4}))
+        .await
+        .expect("success");
+    match events.recv().await.expect("success") {
+        sessionhost::SessionEvent::Published(bytes) => assert_eq!(&bytes[..], br#"{"value":4}"#),
+        other => panic!("{other:?}"),
+    }
+    let id = host
+        .start(StartOptions::guest(guest).args(r#"{"start":-5}"#))
+        .await
+        .expect("success");
+    assert_eq!(
+        call(&host, &id, json!({"op":"get"}))
+            .await
+            .expect("success"),
+        json!({"value":-5})
+    );
+    assert_eq!(
+        call(&host, &id, json!({"op":"incr","by":7}))
+            .await
+            .expect("success"),
+        json!({"value":2})
+    );
+    cast(&host, &id, json!({"op":"incr"}))
+        .await
+        .expect("success");
+    assert_eq!(
+        call(&host, &id, json!({"op":"get"}))
+            .await
+            .expect("success"),
+        json!({"value":3})
+    );
+    // Exact bytes of the replies.
+    assert_eq!(
+        host.call(&id, br#"{"op":"get"}"#, None)
+            .await
+            .expect("success"),
+        br#"{"value":3}"#
+    );
+    let e = call(&host, &id, json!({"op":"decr"}))
+        .await
+        .expect_err("an error");
+    assert!(
+        matches!(e, SessionError::GuestError(ref m) if m.starts_with("invalid call message")),
+        "{e:?}"
+    );
+    let e = call(&host, &id, json!({"op":"incr","by":i64::MAX}))
+        .await
+        .expect_err("an error");
+    assert_eq!(e.kind(), "guest_error");
+    // Snapshots restore into either counter guest: the format is the same.
+    let state = host
+        .snapshot(&id)
+        .await
+        .expect("success")
+        .expect("a counter snapshots");
+    for other in ["counter", "counter-lean"] {
+        let copy = host
+            .start(StartOptions::guest(other).restore(state.clone(), "test"))
+            .await
+            .expect("success");
+        assert_eq!(
+            call(&host, &copy, json!({"op":"get"}))
+                .await
+                .expect("success"),
+            json!({"value":3})
+        );
+    }
+    let e = host
+        .start(StartOptions::guest(guest).restore(br#"{"nope":1}"#.to_vec(), "test"))
+        .await
+        .expect_err("an error");
+    assert_eq!(e.kind(), "guest_error");
+    let info = host
+        .guests()
+        .into_iter()
+        .find(|g| g.name == guest)
+        .expect("success");
+    assert_eq!(info.memories.len(), 1);
+    assert_eq!(info.memories[0].initial_bytes, 256 * 1024);
+    assert_eq!(info.memories[0].maximum_bytes, Some(256 * 1024));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counter() {
+    counter_protocol("counter").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_lean() {
+    counter_protocol("counter-lean").await;
+    // The lean guest imports nothing from WASI.
     let host = support::host().await;
-    let id = host
-        .start(StartOptions::guest("counter").args(r#"{"start":-5}"#))
-        .await
-        .unwrap();
-    assert_eq!(
-        call(&host, &id, json!({"op":"get"})).await.unwrap(),
-        json!({"value":-5})
-    );
-    assert_eq!(
-        call(&host, &id, json!({"op":"incr","by":7})).await.unwrap(),
-        json!({"value":2})
-    );
-    cast(&host, &id, json!({"op":"incr"})).await.unwrap();
-    assert_eq!(
-        call(&host, &id, json!({"op":"get"})).await.unwrap(),
-        json!({"value":3})
-    );
-    let e = call(&host, &id, json!({"op":"decr"})).await.unwrap_err();
-    assert!(
-        matches!(e, SessionError::GuestError(ref m) if m.contains("decr")),
-        "{e:?}"
-    );
     let info = host
         .guests()
         .into_iter()
-        .find(|g| g.name == "counter")
+        .find(|g| g.name == "counter-lean")
         .unwrap();
-    assert_eq!(info.memories.len(), 1);
-    assert_eq!(info.memories[0].initial_bytes, 256 * 1024);
-    assert_eq!(info.memories[0].maximum_bytes, Some(256 * 1024));
+    assert!(
+        info.imports.iter().all(|i| i.starts_with("sessionhost:")),
+        "{:?}",
+        info.imports
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -383,7 +383,7 @@ async fn info_and_stats_report_what_happened() {
     let stats = host.stats();
     assert_eq!(
         (stats.sessions, stats.started_total, stats.guests),
-        (1, 1, 3)
+        (1, 1, 4)
     );
     assert!(stats.messages_total >= 3);
 }
