@@ -6,7 +6,7 @@ GUEST_TARGET := wasm32-wasip2
 GUEST_DIR    := target/guests/$(GUEST_TARGET)/guest
 GUESTS       := counter counter-lean cart hostile
 
-.PHONY: setup guests build run test bench bench-quick lint fmt clean
+.PHONY: setup guests build run quickstart test bench bench-quick lint fmt clean
 
 ## setup: install the Rust target guests are built for (idempotent).
 setup:
@@ -23,8 +23,14 @@ guests: setup
 build: setup
 	$(CARGO) build --release -p sessionhost
 
-## run: the quickstart — counter sessions driven through the library.
+## run: the sessionhost server on 127.0.0.1:8080, counter as the default guest.
 run: guests
+	$(CARGO) run --release -p sessionhost -- serve --listen 127.0.0.1:8080 \
+		--guest counter=$(GUEST_DIR)/counter.wasm --guest cart=$(GUEST_DIR)/cart.wasm \
+		--default-guest counter
+
+## quickstart: counter sessions driven through the library, printing what happens.
+quickstart: guests
 	$(CARGO) run --release -p sessionhost --example quickstart -- $(GUEST_DIR)/counter.wasm
 
 ## test: unit and end-to-end tests (guests are built by tests/build.rs).

@@ -4,10 +4,29 @@
 //! Every figure is taken in the process (or child process) that runs it, against a baseline
 //! from the same run, so a busy machine cannot flatter one number and not the other.
 //! Resident memory comes from the kernel's own accounting (`VmRSS` in `/proc/self/status`).
+//!
+//! # Layout
+//! - `lib.rs` — the guests, a host set up for benchmarking, resident memory, latency samples.
+//! - `plan.rs` — session counts, labels, JSON key names, the memory-fit check (pure helpers).
+//! - `figures.rs` — every figure of a run by subject, and its JSON keys.
+//! - `create.rs` — creating many live sessions in a child process, and what that costs.
+//! - `bare.rs` — the bare-wasmtime baseline of creation and memory.
+//! - `native.rs` — the native actor baseline (a tokio task per session, same counter work).
+//! - `measure.rs` — calls and casts, one loop for the host and the native baseline.
+//! - `http.rs` — calls through the HTTP server on loopback, and the plain axum baseline.
+//! - `chart.rs` — the SVG chart of memory and creation rate against the session count.
+//! - `bin/report/` — `make bench`: runs it all and prints the table.
 
 use std::time::Duration;
 
 pub mod bare;
+pub mod chart;
+pub mod create;
+pub mod figures;
+pub mod http;
+pub mod measure;
+pub mod native;
+pub mod plan;
 
 use sessionhost::{Host, HostConfig, SessionId, StartOptions};
 

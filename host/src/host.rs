@@ -28,7 +28,8 @@ use crate::events::SessionEvents;
 use crate::exec::{Live, run_export};
 use crate::guest::{self, GuestInfo, GuestRegistry};
 use crate::id::{self, SessionId};
-use crate::info::{Counters, HostClock, HostStats, SessionInfo};
+use crate::info::{HostClock, HostStats, SessionInfo};
+use crate::metrics::{Counters, MetricsSnapshot};
 use crate::ratelimit::RateLimiter;
 use crate::reason::StopReason;
 use crate::registry::SessionRegistry;
@@ -325,9 +326,11 @@ impl Host {
         if inner.live.fetch_add(1, Ordering::AcqRel) >= max {
             return Err(SessionError::SessionLimitReached { max });
         }
-        if let Some(rate) = &inner.rate {
-            rate.try_take()
-                .map_err(|retry_after| SessionError::RateLimited { retry_after })?;
+        if let Some(rate) = &inner.rate
+            && let Err(retry_after) = rate.try_take()
+        {
+            inner.counters.rate_limited.add(1);
+            return Err(SessionError::RateLimited { retry_after });
         }
 
         let session = Arc::new(Session::new(inner, id.clone(), Arc::clone(&guest)));
@@ -405,15 +408,15 @@ impl Host {
         inner.check_size(request.len())?;
         let session = inner.session(id)?;
         let timeout = timeout.unwrap_or(inner.config.call_timeout);
-        if !tracing::enabled!(target: "sessionhost::session", tracing::Level::DEBUG) {
-            return session.call(inner, request, timeout).await;
-        }
         let started = Instant::now();
         let result = session.call(inner, request, timeout).await;
+        inner
+            .counters
+            .record_call(result.as_ref().map(drop), started.elapsed());
         tracing::debug!(
             target: "sessionhost::session",
             event = "session.call",
-            session_id = %session.id,
+            session_id = %session.id(),
             guest = %session.guest.name,
             duration_us = started.elapsed().as_micros() as u64,
             outcome = result.as_ref().map_or_else(|e| e.kind(), |_| "ok"),
@@ -431,10 +434,13 @@ impl Host {
         let result = session
             .enqueue(inner, Mail::Cast(message.to_vec()))
             .map_err(|(_, e)| e);
+        if result.is_ok() {
+            inner.counters.casts.add(1);
+        }
         tracing::debug!(
             target: "sessionhost::session",
             event = "session.cast",
-            session_id = %session.id,
+            session_id = %session.id(),
             guest = %session.guest.name,
             outcome = result.as_ref().map_or_else(|e| e.kind(), |_| "queued"),
         );
@@ -451,6 +457,14 @@ impl Host {
     pub async fn terminate_with(&self, id: &str, reason: StopReason) -> Result<(), SessionError> {
         let session = self.inner.session(id)?;
         session.terminate(&self.inner, reason).await
+    }
+
+    /// Gives the session a new random ID and returns it: same live instance and state, and
+    /// the old ID stops working at once. Call it when a user logs in, so an ID planted before
+    /// login (session fixation) is worthless afterwards.
+    pub async fn rotate_id(&self, id: &str) -> Result<SessionId, SessionError> {
+        let session = self.inner.session(id)?;
+        session.rotate_id(&self.inner).await
     }
 
     /// Whether a live session has this ID.
@@ -488,6 +502,28 @@ impl Host {
             mailbox_full_total: c.mailbox_full.get(),
             guests: self.inner.guests.list().len(),
         }
+    }
+
+    /// Counters, the call-duration histogram and per-guest figures, for an exporter such as
+    /// the HTTP server's `/metrics`. Walks the live sessions for the per-guest figures.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let mut by_guest = std::collections::BTreeMap::<String, (u64, u64)>::new();
+        for session in self.inner.registry.sessions() {
+            let info = session.info(&self.inner);
+            let entry = by_guest.entry(info.guest).or_default();
+            entry.0 += 1;
+            entry.1 += info.memory_bytes as u64;
+        }
+        MetricsSnapshot {
+            counters: self.inner.counters.snapshot(),
+            sessions_by_guest: by_guest.iter().map(|(g, (n, _))| (g.clone(), *n)).collect(),
+            memory_bytes_by_guest: by_guest.into_iter().map(|(g, (_, m))| (g, m)).collect(),
+        }
+    }
+
+    /// Whether the host accepts new sessions (it is not shutting down).
+    pub fn is_accepting(&self) -> bool {
+        !self.inner.shutting_down.load(Ordering::Acquire)
     }
 
     /// Subscribes to the session's events: what its guest publishes, then a final

@@ -3,7 +3,6 @@
 //! Both are snapshots read from atomic counters without taking any session's lock, so asking
 //! for them never waits behind a busy guest.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -73,54 +72,6 @@ pub struct HostStats {
     pub guests: usize,
 }
 
-/// The host's counters.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) started: StripedCounter,
-    pub(crate) ended: StripedCounter,
-    pub(crate) rejected: StripedCounter,
-    pub(crate) messages: StripedCounter,
-    pub(crate) traps: StripedCounter,
-    pub(crate) mailbox_full: StripedCounter,
-}
-
-/// Stripes of a [`StripedCounter`]; a power of two.
-const STRIPES: usize = 8;
-
-/// A counter bumped on every message from every thread: one shared atomic would bounce its
-/// cache line between cores on each call. Each thread adds to its own stripe (each on its
-/// own cache line); reading sums them.
-#[derive(Debug, Default)]
-pub(crate) struct StripedCounter {
-    stripes: [Stripe; STRIPES],
-}
-
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Stripe(AtomicU64);
-
-thread_local! {
-    /// This thread's stripe: threads take stripes in turn as they first count.
-    static STRIPE: usize = {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES
-    };
-}
-
-impl StripedCounter {
-    pub(crate) fn add(&self, n: u64) {
-        let stripe = STRIPE.with(|s| *s);
-        self.stripes[stripe].0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn get(&self) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| s.0.load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
-    }
-}
-
 /// Monotonic milliseconds since the host started, convertible to wall-clock time. Lets
 /// sessions keep "last active" in one `AtomicU64`.
 #[derive(Debug)]
@@ -148,29 +99,5 @@ impl HostClock {
 
     pub(crate) fn to_system_time(&self, ms: u64) -> SystemTime {
         self.base_wall + Duration::from_millis(ms)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn striped_counters_sum_every_thread() {
-        let counter = std::sync::Arc::new(StripedCounter::default());
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let counter = std::sync::Arc::clone(&counter);
-                std::thread::spawn(move || {
-                    for _ in 0..1000 {
-                        counter.add(1);
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(counter.get(), 4000);
     }
 }

@@ -35,9 +35,12 @@
 //! - `wasi.rs`, `wasi_link.rs` — WASI linked in full (synchronously) with nothing granted;
 //!   guest stdout/stderr go to the log.
 //! - `guest.rs`, `check.rs` — loading and validating guest components.
+//! - [`http`] — `SessionLayer` and the `Session` extractor for axum apps, and the
+//!   `sessionhost` server (session API, SSE/WebSocket, admin API, metrics).
 //! - `engine.rs` — the one place that configures wasmtime: pooling allocator, the dense
 //!   memory layout, fuel, epoch clock.
 //! - `bindings.rs` — host bindings generated from `wit/session.wit`.
+//! - `metrics.rs` — lock-free counters and the snapshot exporters read.
 //! - `config.rs`, `error.rs`, `id.rs`, `reason.rs`, `info.rs`, `ratelimit.rs` — the
 //!   vocabulary types.
 
@@ -51,9 +54,11 @@ mod events;
 mod exec;
 mod guest;
 mod host;
+pub mod http;
 mod id;
 mod imports;
 mod info;
+mod metrics;
 mod offload;
 mod ratelimit;
 mod reason;
@@ -71,6 +76,9 @@ pub use guest::{GuestInfo, GuestVersion};
 pub use host::{Host, RestoreFrom, ShutdownReport, StartOptions};
 pub use id::SessionId;
 pub use info::{HostStats, SessionInfo, SessionStatus};
+pub use metrics::{
+    CALL_OUTCOMES, CounterSnapshot, DURATION_BUCKETS, MetricsSnapshot, STOP_REASONS,
+};
 pub use reason::StopReason;
 
 /// For the benchmarks' baselines only: the engine exactly as a [`Host`] configures it, so a

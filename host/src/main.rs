@@ -1,16 +1,26 @@
 //! The `sessionhost` command.
 //!
+//! - `sessionhost serve` runs the HTTP server (session API, SSE/WebSocket, admin API,
+//!   metrics) until SIGINT or SIGTERM, then shuts down gracefully and exits 0.
 //! - `sessionhost check PATH` validates a component against the session WIT world with the
 //!   same checks the host runs when it loads a guest, and prints a readable report.
 //! - `sessionhost version` prints the host and contract versions.
+//!
+//! Configuration for `serve` comes from, lowest precedence first: defaults, `--config FILE`
+//! (TOML, see [`ServerConfig`]), environment variables `SESSIONHOST_<SECTION>__<KEY>` (e.g.
+//! `SESSIONHOST_HOST__MAX_SESSIONS=50000`, `SESSIONHOST_HTTP__LISTEN=0.0.0.0:8080`;
+//! `SESSIONHOST_SIGNING_KEY` adds a signing key), then flags.
 
 #![expect(clippy::print_stdout, reason = "a command-line tool prints its report")]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use sessionhost::http::{LogFormat, ServerConfig};
 use sessionhost::{Host, HostConfig, SESSION_EXPORT};
 
 #[derive(Parser)]
@@ -26,16 +36,50 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP server until SIGINT/SIGTERM.
+    Serve(ServeArgs),
     /// Check that a component can run as a session guest, and describe it.
     Check {
         /// The component (.wasm) to check.
         path: PathBuf,
-        /// Host configuration (TOML) whose limits the check applies.
+        /// Host configuration (TOML, the `[host]` table's keys) whose limits the check applies.
         #[arg(long)]
         config: Option<PathBuf>,
     },
     /// Print the host version and the WIT contract it implements.
     Version,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// A guest to load, as NAME=PATH (repeatable).
+    #[arg(long = "guest", value_parser = parse_guest)]
+    guests: Vec<(String, PathBuf)>,
+    /// Guest started for requests without a session.
+    #[arg(long)]
+    default_guest: Option<String>,
+    /// Bearer token enabling the admin API.
+    #[arg(long)]
+    admin_token: Option<String>,
+    /// Directory for the server's state (the generated signing key).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_parser = ["pretty", "json"])]
+    log: Option<String>,
+}
+
+fn parse_guest(text: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PATH, got `{text}`"))?;
+    Ok((name.to_string(), PathBuf::from(path)))
 }
 
 fn main() -> ExitCode {
@@ -67,6 +111,111 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { path, config } => check(path, config).await,
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+fn load_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
+    let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
+    if let Some(file) = &args.config {
+        if !file.exists() {
+            bail!("config file {} does not exist", file.display());
+        }
+        figment = figment.merge(Toml::file(file));
+    }
+    figment = figment.merge(
+        Env::prefixed("SESSIONHOST_")
+            .ignore(&["SIGNING_KEY"])
+            .split("__"),
+    );
+    let mut config: ServerConfig = figment.extract().context("reading the configuration")?;
+    if let Ok(key) = std::env::var("SESSIONHOST_SIGNING_KEY") {
+        config.http.signing_keys.insert(0, key);
+    }
+    if let Some(listen) = args.listen {
+        config.http.listen = listen;
+    }
+    for (name, path) in &args.guests {
+        config.guests.insert(name.clone(), path.clone());
+    }
+    if let Some(name) = &args.default_guest {
+        config.host.default_guest = Some(name.clone());
+    }
+    if let Some(token) = &args.admin_token {
+        config.http.admin_token = Some(token.clone());
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = Some(dir.clone());
+    }
+    match args.log.as_deref() {
+        Some("json") => config.log = LogFormat::Json,
+        Some(_) => config.log = LogFormat::Pretty,
+        None => {}
+    }
+    config.host.validate()?;
+    config.http.validate()?;
+    Ok(config)
+}
+
+fn init_logs(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Colours only on a terminal: a log file or a collector gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&args)?;
+    init_logs(config.log);
+    let host = Host::new(config.host.clone()).context("creating the host")?;
+    for (name, path) in &config.guests {
+        let info = host
+            .load_guest_file(name, path)
+            .await
+            .with_context(|| format!("loading guest `{name}`"))?;
+        tracing::info!(guest = %name, version = %info.version, "guest ready");
+    }
+    if let Some(default) = &config.host.default_guest
+        && !config.guests.contains_key(default)
+    {
+        bail!("default guest `{default}` is not among the loaded guests");
+    }
+    let keys = config.token_keys()?;
+    let router = sessionhost::http::router(host.clone(), &config.http, keys)?;
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.http.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, "sessionhost serving");
+    sessionhost::http::serve(listener, router, host, &config.http, shutdown_signal()).await;
+    tracing::info!("sessionhost stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
     }
 }
 

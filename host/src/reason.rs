@@ -48,7 +48,7 @@ impl StopReason {
     /// Whether the guest instance can still run its `terminate` export after this reason:
     /// false after a trap or an interrupted call.
     pub(crate) fn instance_usable(&self) -> bool {
-        !matches!(self, Self::Limit(_) | Self::Crashed(_) | Self::Killed(_))
+        !matches!(self, Self::Limit(_) | Self::Crashed(_))
     }
 }
 

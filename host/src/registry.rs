@@ -45,11 +45,16 @@ impl SessionRegistry {
 
     /// Registers a new session; fails if the ID is taken.
     pub(crate) fn insert_new(&self, session: Arc<Session>) -> Result<(), SessionError> {
-        self.map
-            .pin()
-            .try_insert(session.id.clone(), session)
-            .map(drop)
-            .map_err(|_| SessionError::AlreadyStarted)
+        if self.insert_as(session.id(), session) {
+            Ok(())
+        } else {
+            Err(SessionError::AlreadyStarted)
+        }
+    }
+
+    /// Registers `session` under `id` unless the ID is taken; true when registered.
+    pub(crate) fn insert_as(&self, id: SessionId, session: Arc<Session>) -> bool {
+        self.map.pin().try_insert(id, session).is_ok()
     }
 
     /// Removes `id` if it still maps to `session`.

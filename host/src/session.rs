@@ -67,8 +67,8 @@ const STATE_ENDED: u8 = 2;
 
 /// One session. Shared as `Arc<Session>` by the registry and by callers in flight.
 pub(crate) struct Session {
-    /// The session's ID.
-    pub(crate) id: SessionId,
+    /// The session's ID; changes only through [`Session::rotate_id`], under the slot lock.
+    id: parking_lot::RwLock<SessionId>,
     /// The guest version this session runs.
     pub(crate) guest: Arc<Guest>,
     /// When it started.
@@ -100,7 +100,7 @@ pub(crate) struct Session {
 impl Session {
     pub(crate) fn new(host: &HostInner, id: SessionId, guest: Arc<Guest>) -> Self {
         Self {
-            id,
+            id: parking_lot::RwLock::new(id),
             guest,
             created: SystemTime::now(),
             last_active_ms: AtomicU64::new(host.clock.now_ms()),
@@ -116,6 +116,39 @@ impl Session {
             events: OnceLock::new(),
             slot: tokio::sync::Mutex::new(Slot::Starting),
         }
+    }
+
+    /// The session's current ID.
+    pub(crate) fn id(&self) -> SessionId {
+        self.id.read().clone()
+    }
+
+    /// Gives the live session a new random ID: registered under the new one, then removed
+    /// under the old one, so the actor and its state stay and the old ID stops working.
+    pub(crate) async fn rotate_id(
+        self: &Arc<Self>,
+        host: &Arc<HostInner>,
+    ) -> Result<SessionId, SessionError> {
+        let mut slot = self.slot.lock().await;
+        let Slot::Live(live) = &mut *slot else {
+            return Err(SessionError::SessionNotFound);
+        };
+        let new = loop {
+            let candidate = SessionId::generate();
+            if host.registry.insert_as(candidate.clone(), Arc::clone(self)) {
+                break candidate;
+            }
+        };
+        let old = std::mem::replace(&mut *self.id.write(), new.clone());
+        host.registry.remove_if_same(&old, self);
+        live.store.data_mut().id = new.clone();
+        tracing::debug!(
+            target: "sessionhost::session",
+            event = "session.rotate",
+            session_id = %new,
+            "session id rotated"
+        );
+        Ok(new)
     }
 
     pub(crate) fn is_live(&self) -> bool {
@@ -262,7 +295,7 @@ impl Session {
                 // Queued in the instant the session ended: nothing can handle it any more.
                 tracing::debug!(
                     target: "sessionhost::session",
-                    session_id = %self.id,
+                    session_id = %self.id(),
                     "message for an ended session discarded"
                 );
                 continue;
@@ -292,7 +325,7 @@ impl Session {
                     tracing::warn!(
                         target: "sessionhost::session",
                         event = "session.cast",
-                        session_id = %self.id,
+                        session_id = %self.id(),
                         guest = %self.guest.name,
                         outcome = failure.error.kind(),
                         "cast failed: {}", failure.error
@@ -321,6 +354,7 @@ impl Session {
 
     fn account(&self, host: &HostInner, live: &Live, fuel_used: u64) {
         self.fuel_used.fetch_add(fuel_used, Ordering::Relaxed);
+        host.counters.fuel.add(fuel_used);
         let memory = live.store.data().limits.memory_bytes;
         self.memory_bytes.store(memory, Ordering::Relaxed);
         host.counters.messages.add(1);
@@ -336,7 +370,7 @@ impl Session {
         host.counters.traps.add(1);
         tracing::warn!(
             target: "sessionhost::session",
-            session_id = %self.id,
+            session_id = %self.id(),
             guest = %self.guest.name,
             error = %failure.error,
             "guest failed; ending the session"
@@ -374,7 +408,7 @@ impl Session {
             if let Err(failure) = outcome {
                 tracing::warn!(
                     target: "sessionhost::session",
-                    session_id = %self.id,
+                    session_id = %self.id(),
                     guest = %self.guest.name,
                     error = %failure.error,
                     "guest terminate failed; the session ends anyway"
@@ -383,7 +417,7 @@ impl Session {
         }
         drop(live);
         self.state.store(STATE_ENDED, Ordering::SeqCst);
-        host.registry.remove_if_same(&self.id, self);
+        host.registry.remove_if_same(&self.id(), self);
         let lost = {
             let mut queue = self.queue.lock();
             let lost = queue.len();
@@ -393,13 +427,14 @@ impl Session {
         };
         self.pending.fetch_sub(lost, Ordering::AcqRel);
         host.release_session();
+        host.counters.record_stop(&reason);
         if let Some(events) = self.events.get() {
             let _ = events.send(SessionEvent::Terminated(reason.clone()));
         }
         tracing::debug!(
             target: "sessionhost::session",
             event = "session.stop",
-            session_id = %self.id,
+            session_id = %self.id(),
             guest = %self.guest.name,
             reason = %reason,
             lost_messages = lost,
@@ -484,7 +519,7 @@ impl Session {
             _ => SessionStatus::Ended,
         };
         SessionInfo {
-            id: self.id.clone(),
+            id: self.id(),
             guest: self.guest.name.to_string(),
             version: self.guest.version.clone(),
             status,

@@ -1,0 +1,138 @@
+//! The admin API: what an operator needs, behind a bearer token.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /admin/sessions?guest=&limit=&after=` | live sessions' info, sorted by ID; `next` is the cursor for the following page |
+//! | `GET /admin/sessions/{id}` | one session's info |
+//! | `DELETE /admin/sessions/{id}` | ends it (reason `killed`); 204 |
+//! | `GET /admin/stats` | host-wide figures |
+//! | `GET /admin/guests` | loaded guests |
+//!
+//! Off (not routed at all) unless an admin token is configured. The token is compared in
+//! constant time — both sides are hashed first, so not even its length leaks.
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::http::error::ApiError;
+use crate::{GuestInfo, Host, HostStats, SessionInfo, StopReason};
+
+/// Most sessions one page may hold.
+const MAX_PAGE: usize = 1000;
+
+#[derive(Clone)]
+struct AdminState {
+    host: Host,
+    /// SHA-256 of the configured token.
+    token_hash: [u8; 32],
+}
+
+/// The admin routes, or none without a token.
+pub(crate) fn router(host: Host, token: Option<&str>) -> Router {
+    let Some(token) = token else {
+        return Router::new();
+    };
+    let state = AdminState {
+        host,
+        token_hash: Sha256::digest(token.as_bytes()).into(),
+    };
+    Router::new()
+        .route("/admin/sessions", get(list))
+        .route("/admin/sessions/{id}", get(one).delete(kill))
+        .route("/admin/stats", get(stats))
+        .route("/admin/guests", get(guests))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorize,
+        ))
+        .with_state(state)
+}
+
+async fn authorize(
+    State(state): State<AdminState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    if bool::from(hash.ct_eq(&state.token_hash)) && !presented.is_empty() {
+        Ok(next.run(request).await)
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    guest: Option<String>,
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Sessions {
+    sessions: Vec<SessionInfo>,
+    next: Option<String>,
+}
+
+async fn list(State(state): State<AdminState>, Query(page): Query<Page>) -> Json<Sessions> {
+    let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let mut ids = state.host.list();
+    ids.sort_unstable();
+    let after = page.after.unwrap_or_default();
+    let mut sessions = Vec::with_capacity(limit);
+    let mut next = None;
+    for id in ids.into_iter().filter(|id| id.as_str() > after.as_str()) {
+        let Ok(info) = state.host.info(&id) else {
+            continue; // ended meanwhile
+        };
+        if page.guest.as_deref().is_some_and(|g| g != info.guest) {
+            continue;
+        }
+        if sessions.len() == limit {
+            next = sessions.last().map(|s: &SessionInfo| s.id.to_string());
+            break;
+        }
+        sessions.push(info);
+    }
+    Json(Sessions { sessions, next })
+}
+
+async fn one(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    Ok(Json(state.host.info(&id)?))
+}
+
+async fn kill(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .host
+        .terminate_with(&id, StopReason::Killed("ended by an administrator".into()))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn stats(State(state): State<AdminState>) -> Json<HostStats> {
+    Json(state.host.stats())
+}
+
+async fn guests(State(state): State<AdminState>) -> Json<Vec<GuestInfo>> {
+    Json(state.host.guests())
+}

@@ -1,0 +1,265 @@
+//! [`SessionLayer`]: the tower middleware that ties requests to sessions.
+//!
+//! For every request the layer reads the session token — the `x-session-id` header if present,
+//! else the session cookie — and leaves it, unchecked, in the request's extensions. Nothing
+//! else happens until a handler asks for a [`Session`](crate::http::Session): only then is the
+//! token verified and the session looked up or started (lazily), so routes that never touch a
+//! session (static files, health checks) cost nothing and create nothing. After the handler,
+//! the layer writes whatever the session work decided on the response: a new cookie (a session
+//! was started or its ID rotated) or an expired one (it was terminated), with
+//! `Cache-Control: no-store`.
+//!
+//! Strict mode always: a token whose tag does not verify is refused (400), never adopted; a
+//! genuine token whose session is gone gets a fresh session under a new ID (or 404, if so
+//! configured), never one under the old ID.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Request, header};
+use axum::response::Response;
+use cookie::{Cookie, SameSite};
+use futures_util::future::BoxFuture;
+use tower::{Layer, Service};
+
+use crate::error::ConfigError;
+use crate::http::config::HttpConfig;
+use crate::http::token::{TokenError, TokenKeys};
+use crate::{Host, SessionId};
+
+/// State shared by the layer, its services, and every request's [`RequestSession`].
+pub(crate) struct LayerState {
+    pub(crate) host: Host,
+    pub(crate) keys: TokenKeys,
+    pub(crate) config: HttpConfig,
+    header: axum::http::HeaderName,
+}
+
+/// Ties requests to sessions; see the module docs.
+///
+/// ```no_run
+/// # async fn demo(host: sessionhost::Host) -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{Router, routing::post};
+/// use sessionhost::http::{HttpConfig, Session, SessionLayer};
+///
+/// async fn add(session: Session, body: axum::body::Bytes) -> Result<Vec<u8>, sessionhost::http::ApiError> {
+///     session.call(&body).await
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/cart/add", post(add))
+///     .layer(SessionLayer::new(host, HttpConfig::default())?);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SessionLayer {
+    state: Arc<LayerState>,
+}
+
+impl std::fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("cookie", &self.state.config.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionLayer {
+    /// A layer over `host`. The token keys come from `config.signing_keys` (a random key when
+    /// none are configured).
+    pub fn new(host: Host, config: HttpConfig) -> Result<Self, ConfigError> {
+        let keys = config.token_keys();
+        Self::with_keys(host, config, keys)
+    }
+
+    /// A layer with explicit token keys.
+    pub fn with_keys(host: Host, config: HttpConfig, keys: TokenKeys) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let header =
+            axum::http::HeaderName::from_bytes(config.header_name.as_bytes()).map_err(|e| {
+                ConfigError {
+                    field: "header_name",
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(Self {
+            state: Arc::new(LayerState {
+                host,
+                keys,
+                config,
+                header,
+            }),
+        })
+    }
+
+    /// The signed token of a session ID, as the cookie would carry it.
+    pub fn token_for(&self, id: &SessionId) -> String {
+        self.state.keys.sign(id)
+    }
+
+    /// The host behind this layer.
+    pub fn host(&self) -> &Host {
+        &self.state.host
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around an inner service.
+#[derive(Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    state: Arc<LayerState>,
+}
+
+impl<S> std::fmt::Debug for SessionService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionService").finish_non_exhaustive()
+    }
+}
+
+impl<S> Service<Request<Body>> for SessionService<S>
+where
+    S: Service<Request<Body>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        let token = read_token(request.headers(), &self.state);
+        let session = RequestSession::new(Arc::clone(&self.state), token);
+        request.extensions_mut().insert(session.clone());
+        // The usual dance: call the clone that was driven ready, keep a fresh one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let mut response = inner.call(request).await?;
+            session.write_cookie(&mut response);
+            Ok(response)
+        })
+    }
+}
+
+/// The token as it came with the request: header first, then cookie.
+fn read_token(headers: &HeaderMap, state: &LayerState) -> Option<String> {
+    if let Some(value) = headers.get(&state.header) {
+        return Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == state.config.cookie_name)
+        .map(|c| c.value().to_string())
+}
+
+/// What the response must do with the cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CookieAction {
+    Keep,
+    Set(String),
+    Clear,
+}
+
+/// Per-request session state, shared by the layer and the extractors through the request's
+/// extensions.
+#[derive(Clone)]
+pub(crate) struct RequestSession {
+    pub(crate) state: Arc<LayerState>,
+    /// The token the request carried, unverified.
+    token: Option<String>,
+    /// The session this request resolved to, once a handler asked.
+    resolved: Arc<parking_lot::Mutex<Option<SessionId>>>,
+    cookie: Arc<parking_lot::Mutex<CookieAction>>,
+}
+
+/// What the request's token says, once verified.
+pub(crate) enum Claim {
+    /// No token.
+    None,
+    /// A token that does not verify.
+    Invalid(TokenError),
+    /// A genuine token for this ID (the session may be gone).
+    Valid(SessionId),
+}
+
+impl RequestSession {
+    fn new(state: Arc<LayerState>, token: Option<String>) -> Self {
+        Self {
+            state,
+            token,
+            resolved: Arc::default(),
+            cookie: Arc::new(parking_lot::Mutex::new(CookieAction::Keep)),
+        }
+    }
+
+    pub(crate) fn claim(&self) -> Claim {
+        match &self.token {
+            None => Claim::None,
+            Some(token) => match self.state.keys.verify(token) {
+                Ok(id) => Claim::Valid(id),
+                Err(e) => Claim::Invalid(e),
+            },
+        }
+    }
+
+    pub(crate) fn resolved(&self) -> Option<SessionId> {
+        self.resolved.lock().clone()
+    }
+
+    pub(crate) fn set_resolved(&self, id: SessionId) {
+        *self.resolved.lock() = Some(id);
+    }
+
+    /// The response must carry a cookie for `id`.
+    pub(crate) fn issue_cookie(&self, id: &SessionId) {
+        *self.cookie.lock() = CookieAction::Set(self.state.keys.sign(id));
+    }
+
+    /// The response must expire the cookie.
+    pub(crate) fn clear_cookie(&self) {
+        *self.cookie.lock() = CookieAction::Clear;
+    }
+
+    fn write_cookie(&self, response: &mut Response) {
+        let action = self.cookie.lock().clone();
+        let config = &self.state.config;
+        let cookie = match action {
+            CookieAction::Keep => return,
+            CookieAction::Set(token) => Cookie::build((config.cookie_name.clone(), token)),
+            CookieAction::Clear => Cookie::build((config.cookie_name.clone(), ""))
+                .max_age(cookie::time::Duration::ZERO)
+                .expires(cookie::time::OffsetDateTime::UNIX_EPOCH),
+        }
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(config.secure_cookie)
+        .build();
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            let headers = response.headers_mut();
+            headers.append(header::SET_COOKIE, value);
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+}

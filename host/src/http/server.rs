@@ -1,0 +1,259 @@
+//! The `sessionhost` server: configuration, routes, connections and graceful shutdown.
+//!
+//! [`serve`] takes a bound listener, a ready [`Host`] and a shutdown future — the binary passes
+//! SIGINT/SIGTERM, tests pass their own — and runs until the future completes. Then, in order:
+//! it stops accepting; tells every connection to finish its current request and close
+//! (keep-alive off); ends every session with reason `shutdown` (each session first finishes
+//! the message it is running and the casts it accepted, then its guest's `terminate` runs, and
+//! its SSE/WebSocket subscribers get the final event, which ends their streams); and waits up
+//! to `shutdown_grace` for the connections to close.
+//!
+//! Connections are served by hyper directly (not `axum::serve`) so that header-read timeouts
+//! and a connection cap can be set; requests pass through tower layers for the body limit,
+//! the request timeout and load shedding above `max_in_flight`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+
+use crate::error::ConfigError;
+use crate::http::config::HttpConfig;
+use crate::http::error::ApiError;
+use crate::http::layer::SessionLayer;
+use crate::http::token::{MIN_KEY_BYTES, TokenKeys};
+use crate::http::{admin, api, prom, stream};
+use crate::{Host, HostConfig};
+
+/// Log output of the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the `sessionhost` server reads from its config file (TOML), environment
+/// (`SESSIONHOST_*`, nested keys joined by `__`) and flags.
+///
+/// ```toml
+/// log = "json"
+/// data_dir = "/var/lib/sessionhost"
+///
+/// [host]
+/// default_guest = "counter"
+/// max_sessions = 100000
+///
+/// [http]
+/// listen = "0.0.0.0:8080"
+/// secure_cookie = true
+///
+/// [guests]
+/// counter = "/srv/guests/counter.wasm"
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Log format. Default: `pretty`.
+    pub log: LogFormat,
+    /// Directory for the server's state. Today it keeps the generated token-signing key (so
+    /// cookies survive a restart when no key is configured). Default: none.
+    pub data_dir: Option<PathBuf>,
+    /// The host: limits, defaults (see [`HostConfig`]).
+    pub host: HostConfig,
+    /// The HTTP layer and server (see [`HttpConfig`]).
+    pub http: HttpConfig,
+    /// Guests to load at start-up: name → component file.
+    pub guests: BTreeMap<String, PathBuf>,
+}
+
+impl ServerConfig {
+    /// The token keys: configured keys, else the one kept in `data_dir` (made on first use),
+    /// else a random one for this run only.
+    pub fn token_keys(&self) -> Result<TokenKeys, ConfigError> {
+        if !self.http.signing_keys.is_empty() {
+            return Ok(self.http.token_keys());
+        }
+        match &self.data_dir {
+            Some(dir) => stored_key(dir).map_err(|reason| ConfigError {
+                field: "data_dir",
+                reason,
+            }),
+            None => {
+                tracing::warn!(
+                    target: "sessionhost::http",
+                    "no signing key configured and no data_dir: session cookies will not survive a restart"
+                );
+                Ok(TokenKeys::random())
+            }
+        }
+    }
+}
+
+/// The signing key kept in `dir/signing.key`, created (mode 0600) on first use.
+fn stored_key(dir: &Path) -> Result<TokenKeys, String> {
+    use std::io::Write as _;
+    let path = dir.join("signing.key");
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    match std::fs::read(&path) {
+        Ok(secret) if secret.len() >= MIN_KEY_BYTES => {
+            TokenKeys::new(&[secret]).map_err(|e| e.to_string())
+        }
+        Ok(_) => Err(format!(
+            "{} is shorter than {MIN_KEY_BYTES} bytes",
+            path.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(&path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            file.write_all(&secret)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            TokenKeys::new(&[secret]).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// The server's routes: the session API (behind [`SessionLayer`]), the admin API (when a
+/// token is configured), `/metrics`, `/healthz`, `/readyz` and `/v1/openapi.json`, with the
+/// body limit, request timeout and load shedding.
+pub fn router(host: Host, config: &HttpConfig, keys: TokenKeys) -> Result<Router, ConfigError> {
+    config.validate()?;
+    let layer = SessionLayer::with_keys(host.clone(), config.clone(), keys)?;
+    let sessions = Router::new()
+        .route("/v1/sessions", post(api::create))
+        .route("/v1/session/call", post(api::call))
+        .route("/v1/session/cast", post(api::cast))
+        .route("/v1/session/touch", post(api::touch))
+        .route("/v1/session", axum::routing::delete(api::end))
+        .route("/v1/session/events", get(stream::events))
+        .route("/v1/session/ws", get(stream::websocket))
+        .layer(layer);
+    let ops = Router::new()
+        .route("/metrics", get(prom::metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/v1/openapi.json", get(openapi))
+        .with_state(host.clone());
+    let limits = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::Overloaded
+        }))
+        .load_shed()
+        .concurrency_limit(config.max_in_flight)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ));
+    Ok(Router::new()
+        .merge(sessions)
+        .merge(admin::router(host, config.admin_token.as_deref()))
+        .merge(ops)
+        .fallback(|| async { ApiError::NotFound("no such route") })
+        .layer(DefaultBodyLimit::max(config.max_body_bytes()))
+        .layer(limits))
+}
+
+async fn ready(axum::extract::State(host): axum::extract::State<Host>) -> impl IntoResponse {
+    if host.is_accepting() && !host.guests().is_empty() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+/// The OpenAPI document of the session and admin APIs.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then shuts down gracefully
+/// (see the module docs) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    host: Host,
+    config: &HttpConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout);
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (stream, _) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, for example: wait a moment rather than spin.
+                tracing::warn!(target: "sessionhost::http", error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            drop(stream); // over max_connections: close at once
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(connection.into_owned()).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!(target: "sessionhost::http", "shutting down: draining connections and ending sessions");
+    let drained = tokio::spawn(graceful.shutdown());
+    let ended = host.shutdown().await;
+    tracing::info!(target: "sessionhost::http", sessions = ended.ended, "sessions ended");
+    if tokio::time::timeout(config.shutdown_grace, drained)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            target: "sessionhost::http",
+            grace_ms = config.shutdown_grace.as_millis() as u64,
+            "connections still open after the grace period; closing them"
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! The [`Session`] extractor: a handler's handle on the request's session.
+//!
+//! `Session` resolves the request's token (see [`SessionLayer`](crate::http::SessionLayer)):
+//! a valid token of a live session gives that session; no token — or a genuine token whose
+//! session is gone, unless `on_unknown_session = "reject"` — starts the default guest and
+//! issues a cookie; a token that does not verify is a 400 and starts nothing.
+//! [`ExistingSession`] resolves the same way but never starts one (404 instead): for
+//! operations that make no sense on a brand-new session, such as ending it.
+//!
+//! A request resolves at most once: extracting twice gives the same session.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::http::config::UnknownSession;
+use crate::http::error::ApiError;
+use crate::http::layer::{Claim, RequestSession};
+use crate::http::token::TokenError;
+use crate::{Host, SessionError, SessionEvents, SessionId, StartOptions};
+
+/// The request's session, started if needed. See the module docs.
+pub struct Session {
+    id: SessionId,
+    request: RequestSession,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.id).finish()
+    }
+}
+
+/// The request's session if it already exists; never starts one.
+#[derive(Debug)]
+pub struct ExistingSession(pub Session);
+
+/// The error for a token that does not verify; the reason says which check failed.
+fn invalid_token(error: TokenError) -> SessionError {
+    tracing::debug!(%error, "rejected session token");
+    SessionError::InvalidSessionId {
+        reason: match error {
+            TokenError::Malformed => "the session token is malformed",
+            TokenError::BadSignature => "the session token's signature does not verify",
+        },
+    }
+}
+
+fn request_session(parts: &Parts) -> Result<RequestSession, ApiError> {
+    parts
+        .extensions
+        .get::<RequestSession>()
+        .cloned()
+        .ok_or(ApiError::Misconfigured(
+            "the Session extractor needs SessionLayer on the router",
+        ))
+}
+
+async fn resolve(request: RequestSession, may_start: bool) -> Result<Session, ApiError> {
+    if let Some(id) = request.resolved() {
+        return Ok(Session { id, request });
+    }
+    let host = request.state.host.clone();
+    match request.claim() {
+        Claim::Invalid(error) => return Err(invalid_token(error).into()),
+        Claim::Valid(id) if host.is_started(&id) => {
+            request.set_resolved(id.clone());
+            return Ok(Session { id, request });
+        }
+        Claim::Valid(_) if request.state.config.on_unknown_session == UnknownSession::Reject => {
+            return Err(SessionError::SessionNotFound.into());
+        }
+        Claim::Valid(_) | Claim::None if !may_start => {
+            return Err(SessionError::SessionNotFound.into());
+        }
+        Claim::Valid(_) | Claim::None => {}
+    }
+    let id = host.start(StartOptions::default()).await?;
+    request.issue_cookie(&id);
+    request.set_resolved(id.clone());
+    Ok(Session { id, request })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        resolve(request_session(parts)?, true).await
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ExistingSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        resolve(request_session(parts)?, false)
+            .await
+            .map(ExistingSession)
+    }
+}
+
+impl Session {
+    /// Starts a new session of `options` for this request, replacing the one its token named
+    /// (if any): the response carries the new cookie.
+    pub(crate) async fn start_new(
+        request: RequestSession,
+        options: StartOptions,
+    ) -> Result<Self, ApiError> {
+        let id = request.state.host.start(options).await?;
+        request.issue_cookie(&id);
+        request.set_resolved(id.clone());
+        Ok(Self { id, request })
+    }
+
+    pub(crate) fn from_parts_request(parts: &Parts) -> Result<RequestSession, ApiError> {
+        request_session(parts)
+    }
+
+    /// The session's ID.
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    /// The signed token of this session (what the cookie carries).
+    pub fn token(&self) -> String {
+        self.request.state.keys.sign(&self.id)
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Host {
+        &self.request.state.host
+    }
+
+    /// Sends a request to the guest's `handle-call` and returns its reply.
+    pub async fn call(&self, request: &[u8]) -> Result<Vec<u8>, ApiError> {
+        Ok(self.host().call(&self.id, request, None).await?)
+    }
+
+    /// [`call`](Self::call) with JSON in and out.
+    pub async fn call_json<Req: Serialize, Rep: DeserializeOwned>(
+        &self,
+        request: &Req,
+    ) -> Result<Rep, ApiError> {
+        let body = serde_json::to_vec(request).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let reply = self.call(&body).await?;
+        serde_json::from_slice(&reply).map_err(|e| {
+            ApiError::from(SessionError::GuestError(format!(
+                "reply is not the expected JSON: {e}"
+            )))
+        })
+    }
+
+    /// Queues a message for the guest's `handle-cast`.
+    pub async fn cast(&self, message: &[u8]) -> Result<(), ApiError> {
+        Ok(self.host().cast(&self.id, message).await?)
+    }
+
+    /// Subscribes to what the guest publishes, and to the session's end.
+    pub fn subscribe(&self) -> Result<SessionEvents, ApiError> {
+        Ok(self.host().subscribe(&self.id)?)
+    }
+
+    /// Marks the session active now.
+    pub fn touch(&self) -> Result<(), ApiError> {
+        Ok(self.host().touch(&self.id)?)
+    }
+
+    /// Ends the session (reason `normal`); the response expires the cookie.
+    pub async fn terminate(self) -> Result<(), ApiError> {
+        self.host().terminate(&self.id).await?;
+        self.request.clear_cookie();
+        Ok(())
+    }
+
+    /// Gives the session a new ID — same live actor and state, old ID dead — and the response
+    /// a new cookie. Call it at login, against session fixation.
+    pub async fn rotate_id(&mut self) -> Result<&SessionId, ApiError> {
+        let new = self.host().rotate_id(&self.id).await?;
+        self.request.issue_cookie(&new);
+        self.request.set_resolved(new.clone());
+        self.id = new;
+        Ok(&self.id)
+    }
+}

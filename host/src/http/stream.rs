@@ -1,0 +1,192 @@
+//! Live subscriptions: Server-Sent Events and WebSocket.
+//!
+//! Both forward what the guest publishes, in order, and tell the client when the session
+//! ends. Each subscriber has its own bounded buffer ([`SUBSCRIBER_BUFFER`] events): one that
+//! falls further behind is dropped with a clear reason — it never slows the session or the
+//! other subscribers.
+//!
+//! **SSE** (`GET /v1/session/events`): `event: publish` with the event as data (UTF-8 text;
+//! other bytes as unpadded base64 in `event: publish-base64`), then `event: terminated` with
+//! the stop reason as JSON (`{"reason":"normal"}`), or `event: dropped` if the subscriber fell
+//! behind; the stream then ends.
+//!
+//! **WebSocket** (`GET /v1/session/ws`), JSON envelopes in text frames:
+//! - client → server: `{"type":"call","id":X,"data":D}` calls the guest with `D` (as JSON
+//!   text) and gets `{"type":"reply","id":X,"data":R}` or
+//!   `{"type":"error","id":X,"error":kind,"message":text}`; `{"type":"cast","data":D}` casts;
+//!   any other frame (text or binary) is cast as it is.
+//! - server → client: `{"type":"event","data":E}` for each published event (`E` is the
+//!   event's JSON, or `{"type":"event","text":T}` when it is not JSON; binary frames when not
+//!   UTF-8). When the session ends: a close frame, code 1000, with the stop reason as JSON;
+//!   when the subscriber fell behind: code 1008.
+//!
+//! [`SUBSCRIBER_BUFFER`]: crate::SUBSCRIBER_BUFFER
+
+use std::convert::Infallible;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::http::error::ApiError;
+use crate::http::session::Session;
+use crate::{SessionEvent, SessionEvents};
+
+/// `GET /v1/session/events`.
+pub(crate) async fn events(
+    session: Session,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let receiver = session.subscribe()?;
+    let stream = futures_util::stream::unfold(Some(receiver), |state| async move {
+        let mut receiver = state?;
+        let (event, next) = match receiver.recv().await {
+            Ok(SessionEvent::Published(bytes)) => (published(&bytes), Some(receiver)),
+            Ok(SessionEvent::Terminated(reason)) => {
+                let data = serde_json::to_string(&reason).unwrap_or_default();
+                (Event::default().event("terminated").data(data), None)
+            }
+            Err(RecvError::Lagged(n)) => (
+                Event::default().event("dropped").data(format!(
+                    "this subscriber fell {n} events behind and was dropped"
+                )),
+                None,
+            ),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), next))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+fn published(bytes: &[u8]) -> Event {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Event::default().event("publish").data(text),
+        Err(_) => Event::default()
+            .event("publish-base64")
+            .data(STANDARD_NO_PAD.encode(bytes)),
+    }
+}
+
+/// `GET /v1/session/ws`.
+pub(crate) async fn websocket(
+    session: Session,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let events = session.subscribe()?;
+    let max = session.host().config().max_message_bytes.as_u64() as usize;
+    Ok(upgrade
+        .max_message_size(max)
+        .on_upgrade(move |socket| serve_socket(socket, session, events))
+        .into_response())
+}
+
+/// A client frame in envelope form.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Envelope {
+    Call { id: Value, data: Value },
+    Cast { data: Value },
+}
+
+async fn serve_socket(mut socket: WebSocket, session: Session, mut events: SessionEvents) {
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let outgoing = match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(Message::Text(text))) => on_frame(&session, text.as_bytes()).await,
+                    Some(Ok(Message::Binary(bytes))) => on_raw(&session, &bytes).await,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                };
+                if let Some(reply) = outgoing
+                    && socket.send(Message::Text(reply.to_string().into())).await.is_err()
+                {
+                    return;
+                }
+            }
+            event = events.recv() => {
+                let (frame, last) = match event {
+                    Ok(SessionEvent::Published(bytes)) => (event_frame(&bytes), false),
+                    Ok(SessionEvent::Terminated(reason)) => {
+                        let reason = serde_json::to_string(&reason).unwrap_or_default();
+                        (close(close_code::NORMAL, &reason), true)
+                    }
+                    Err(RecvError::Lagged(n)) => (
+                        close(close_code::POLICY, &format!("subscriber too slow: {n} events dropped")),
+                        true,
+                    ),
+                    Err(RecvError::Closed) => return,
+                };
+                if socket.send(frame).await.is_err() || last {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Handles a text frame: an envelope, or a raw cast.
+async fn on_frame(session: &Session, frame: &[u8]) -> Option<Value> {
+    match serde_json::from_slice::<Envelope>(frame) {
+        Ok(Envelope::Call { id, data }) => {
+            Some(match session.call(data.to_string().as_bytes()).await {
+                Ok(reply) => json!({"type": "reply", "id": id, "data": as_json(&reply)}),
+                Err(e) => error_frame(Some(id), &e),
+            })
+        }
+        Ok(Envelope::Cast { data }) => match session.cast(data.to_string().as_bytes()).await {
+            Ok(()) => None,
+            Err(e) => Some(error_frame(None, &e)),
+        },
+        Err(_) => on_raw(session, frame).await,
+    }
+}
+
+async fn on_raw(session: &Session, bytes: &[u8]) -> Option<Value> {
+    match session.cast(bytes).await {
+        Ok(()) => None,
+        Err(e) => Some(error_frame(None, &e)),
+    }
+}
+
+fn error_frame(id: Option<Value>, error: &ApiError) -> Value {
+    let (_, problem) = error.parts();
+    json!({"type": "error", "id": id, "error": problem.error, "message": problem.message})
+}
+
+/// A reply as JSON when it is JSON, else as a string.
+fn as_json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+fn event_frame(bytes: &[u8]) -> Message {
+    match (
+        serde_json::from_slice::<Value>(bytes),
+        std::str::from_utf8(bytes),
+    ) {
+        (Ok(data), _) => Message::Text(json!({"type": "event", "data": data}).to_string().into()),
+        (Err(_), Ok(text)) => {
+            Message::Text(json!({"type": "event", "text": text}).to_string().into())
+        }
+        (Err(_), Err(_)) => Message::Binary(bytes.to_vec().into()),
+    }
+}
+
+/// A close frame; the reason is cut to the 123 bytes a close frame can carry.
+fn close(code: u16, reason: &str) -> Message {
+    let mut cut = reason.len().min(123);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(&reason[..cut]),
+    }))
+}

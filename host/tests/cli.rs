@@ -1,0 +1,212 @@
+//! The `sessionhost` binary, run as a user runs it: `version`, `check`, and `serve` with a
+//! config file, an environment override, live traffic and SIGTERM.
+
+#![expect(clippy::unwrap_used, reason = "test helpers panic on a broken fixture")]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sessionhost_tests::guests;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sessionhost");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn version_names_the_contract() {
+    let out = run(&["version"]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(env!("CARGO_PKG_VERSION")), "{stdout}");
+    assert!(
+        stdout.contains("sessionhost:session/session@0.1.0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_describes_a_guest_and_rejects_what_is_not_one() {
+    let ok = run(&["check", guests::COUNTER]);
+    let stdout = text(&ok.stdout);
+    assert!(ok.status.success(), "{stdout}{}", text(&ok.stderr));
+    assert!(stdout.contains("ok: runs as a session guest"), "{stdout}");
+    assert!(stdout.contains("memory"), "{stdout}");
+
+    let dir = tempdir("check");
+    let junk = dir.join("junk.wasm");
+    std::fs::write(&junk, b"not a component").unwrap();
+    let bad = run(&["check", junk.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    let stdout = text(&bad.stdout);
+    assert!(stdout.contains("rejected"), "{stdout}");
+    assert!(!stdout.contains("backtrace"), "{stdout}");
+}
+
+#[test]
+fn serve_refuses_a_config_with_an_unknown_key() {
+    let dir = tempdir("badconfig");
+    let file = dir.join("sessionhost.toml");
+    std::fs::write(&file, "[http]\nlisen = \"127.0.0.1:0\"\n").unwrap();
+    let out = run(&["serve", "--config", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("lisen"), "{stderr}");
+}
+
+/// A server process whose log lines arrive on a channel.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Server {
+    fn spawn(config: &Path, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--log",
+                "json",
+            ])
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawns");
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no `{needle}` in the log: {:#?}", self.log));
+            self.log.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_from_a_config_file_and_shuts_down_on_sigterm() {
+    let dir = tempdir("serve");
+    let config = dir.join("sessionhost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {dir:?}\n[host]\ndefault_guest = \"counter\"\nmax_sessions = 100\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n[guests]\ncounter = {:?}\n",
+            guests::COUNTER
+        ),
+    )
+    .unwrap();
+    // The environment overrides the file.
+    let mut server = Server::spawn(&config, &[("SESSIONHOST_HOST__MAX_SESSIONS", "3")]);
+    let ready = server.wait_for("sessionhost serving");
+    let listen: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let addr = listen["fields"]["listen"].as_str().unwrap().to_string();
+    let url = format!("http://{addr}/v1/session/call");
+
+    // Three visitors, each with its own session; the fourth is over the limit of 3.
+    let mut visitors = Vec::new();
+    for _ in 0..3 {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        for expected in 1..=2 {
+            let reply = client
+                .post(&url)
+                .body(r#"{"op":"incr","by":1}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 200);
+            let body: serde_json::Value = reply.json().await.unwrap();
+            assert_eq!(body["value"], expected);
+        }
+        visitors.push(client);
+    }
+    let refused = reqwest::Client::new()
+        .post(&url)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    // The signing key was kept in data_dir, for the next start.
+    assert!(dir.join("signing.key").exists());
+
+    // Calls keep flowing while SIGTERM arrives.
+    let load: Vec<_> = visitors
+        .into_iter()
+        .map(|client| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    if client
+                        .post(&url)
+                        .body(r#"{"op":"incr"}"#)
+                        .send()
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let ended = server.wait_for("sessions ended");
+    assert!(ended.contains("\"sessions\":3"), "{ended}");
+    server.wait_for("sessionhost stopped");
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    for task in load {
+        task.await.unwrap();
+    }
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sessionhost-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

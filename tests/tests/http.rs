@@ -1,0 +1,773 @@
+//! End-to-end over a real socket: cookies and headers, strict mode, rotation, SSE and
+//! WebSocket subscriptions, the admin API, metrics, errors and graceful shutdown.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, COOKIE, RETRY_AFTER, SET_COOKIE};
+use serde_json::{Value, json};
+use sessionhost::http::HttpConfig;
+use sessionhost::{SessionId, StartOptions};
+use sessionhost_tests::server::TestServer;
+use sessionhost_tests::support;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The app of `host/examples/embed_axum.rs`, tested as the example ships.
+#[path = "../../host/examples/embed_axum.rs"]
+#[expect(dead_code, reason = "the example's main is not used by the tests")]
+#[expect(
+    unreachable_pub,
+    reason = "the example exports app for its own readers"
+)]
+mod embed_axum;
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.expect("a JSON body")
+}
+
+async fn problem(response: reqwest::Response, status: StatusCode, kind: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let body = json_of(response).await;
+    assert_eq!(body["error"], kind, "{body}");
+    let message = body["message"].as_str().expect("a message");
+    for internal in ["/work/", "/root/", "wasmtime", "backtrace", ".rs:"] {
+        assert!(!message.contains(internal), "leaks internals: {message}");
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_jar_keeps_one_session() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    let client = server.client();
+    let first = client
+        .post(server.url("/v1/session/call"))
+        .body(r#"{"op":"incr","by":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let cookie = first.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    for attribute in ["sessionhost=", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert_eq!(first.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(first.bytes().await.unwrap(), r#"{"value":1}"#);
+
+    let second = client
+        .post(server.url("/v1/session/call"))
+        .body(r#"{"op":"incr","by":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        second.headers().get(SET_COOKIE).is_none(),
+        "the cookie is set once"
+    );
+    assert_eq!(second.bytes().await.unwrap(), r#"{"value":2}"#);
+    assert_eq!(server.host.stats().sessions, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_header_carries_a_token_from_the_create_route() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    let plain = reqwest::Client::new();
+    let created = plain
+        .post(server.url("/v1/sessions"))
+        .json(&json!({"guest": "counter", "args": {"start": 40}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert!(created.headers().get(SET_COOKIE).is_some());
+    let body = json_of(created).await;
+    let token = body["token"].as_str().unwrap();
+    assert!(token.starts_with(body["id"].as_str().unwrap()));
+    for _ in 0..2 {
+        plain
+            .post(server.url("/v1/session/cast"))
+            .header("x-session-id", token)
+            .body(r#"{"op":"incr"}"#)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+    let reply = plain
+        .post(server.url("/v1/session/call"))
+        .header("x-session-id", token)
+        .header("content-type", "application/json")
+        .body(r#"{"op":"get"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.headers()["content-type"], "application/json");
+    assert_eq!(json_of(reply).await, json!({"value": 42}));
+    // An unknown guest, and a malformed spec.
+    let missing = plain
+        .post(server.url("/v1/sessions"))
+        .json(&json!({"guest": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    problem(missing, StatusCode::NOT_FOUND, "guest_not_found").await;
+    let malformed = plain
+        .post(server.url("/v1/sessions"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    problem(malformed, StatusCode::BAD_REQUEST, "bad_request").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_tampered_and_malformed_tokens_get_400_and_create_nothing() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    let plain = reqwest::Client::new();
+    let id = server
+        .host
+        .start(StartOptions::guest("counter"))
+        .await
+        .unwrap();
+    let genuine = server.keys.sign(&id);
+    let other_key = sessionhost::http::TokenKeys::new(&[[9u8; 32]]).unwrap();
+    let mut tampered = genuine.clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let cases = [
+        other_key.sign(&id),                  // forged with another key
+        String::from_utf8(tampered).unwrap(), // tampered tag
+        format!("{}.{}", SessionId::generate(), &genuine[23..]), // tag of another ID
+        id.to_string(),                       // a bare ID: never adopted
+        "garbage".to_string(),
+        "x".repeat(4000),
+    ];
+    for token in &cases {
+        for (name, value) in [
+            ("cookie", format!("sessionhost={token}")),
+            ("x-session-id", token.clone()),
+        ] {
+            let response = plain
+                .post(server.url("/v1/session/call"))
+                .header(name, value)
+                .body(r#"{"op":"incr"}"#)
+                .send()
+                .await
+                .unwrap();
+            problem(response, StatusCode::BAD_REQUEST, "invalid_session_id").await;
+        }
+    }
+    assert_eq!(server.host.stats().sessions, 1, "no session was created");
+    // The genuine token still works.
+    let ok = plain
+        .post(server.url("/v1/session/call"))
+        .header("x-session-id", &genuine)
+        .body(r#"{"op":"get"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_genuine_token_of_an_ended_session_gets_a_fresh_session_or_404() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    let plain = reqwest::Client::new();
+    let id = server
+        .host
+        .start(StartOptions::guest("counter"))
+        .await
+        .unwrap();
+    let token = server.keys.sign(&id);
+    server.host.terminate(&id).await.unwrap();
+    let response = plain
+        .post(server.url("/v1/session/call"))
+        .header("x-session-id", &token)
+        .body(r#"{"op":"incr"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        !cookie.contains(id.as_str()),
+        "never a session under the old ID"
+    );
+    assert_eq!(
+        json_of(response).await,
+        json!({"value": 1}),
+        "a fresh session"
+    );
+    assert!(!server.host.is_started(&id));
+
+    let strict = TestServer::start(HttpConfig {
+        on_unknown_session: sessionhost::http::UnknownSession::Reject,
+        ..HttpConfig::default()
+    })
+    .await;
+    let id = strict
+        .host
+        .start(StartOptions::guest("counter"))
+        .await
+        .unwrap();
+    let token = strict.keys.sign(&id);
+    strict.host.terminate(&id).await.unwrap();
+    let response = plain
+        .post(strict.url("/v1/session/call"))
+        .header("x-session-id", &token)
+        .body(r#"{"op":"incr"}"#)
+        .send()
+        .await
+        .unwrap();
+    problem(response, StatusCode::NOT_FOUND, "session_not_found").await;
+    assert_eq!(strict.host.stats().sessions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn touch_and_delete_need_an_existing_session() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    let client = server.client();
+    let touch = client
+        .post(server.url("/v1/session/touch"))
+        .send()
+        .await
+        .unwrap();
+    problem(touch, StatusCode::NOT_FOUND, "session_not_found").await;
+    assert_eq!(server.host.stats().sessions, 0, "touch starts nothing");
+    client
+        .post(server.url("/v1/session/call"))
+        .body(r#"{"op":"incr"}"#)
+        .send()
+        .await
+        .unwrap();
+    let touched = client
+        .post(server.url("/v1/session/touch"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(touched.status(), StatusCode::NO_CONTENT);
+    let deleted = client
+        .delete(server.url("/v1/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let expired = deleted.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(expired.contains("Max-Age=0"), "{expired}");
+    assert_eq!(server.host.stats().sessions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_subscribers_get_events_then_the_end() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    let client = server.client();
+    // Start the session (and get the cookie) with a first call.
+    client
+        .post(server.url("/v1/session/call"))
+        .body(r#"{"op":"get"}"#)
+        .send()
+        .await
+        .unwrap();
+    let events = client
+        .get(server.url("/v1/session/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut body = events.bytes_stream();
+    client
+        .post(server.url("/v1/session/call"))
+        .body(r#"{"op":"incr","by":5}"#)
+        .send()
+        .await
+        .unwrap();
+    client
+        .delete(server.url("/v1/session"))
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    let read = async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if text.contains("event: terminated") && text.ends_with("\n\n") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the stream ends");
+    assert!(
+        text.contains("event: publish\ndata: {\"value\":5}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("event: terminated\ndata: {\"reason\":\"normal\"}"),
+        "{text}"
+    );
+    assert!(text.find("publish").unwrap() < text.find("terminated").unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_calls_casts_events_and_the_closing_reason() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    let id = server
+        .host
+        .start(StartOptions::guest("counter"))
+        .await
+        .unwrap();
+    let token = server.keys.sign(&id);
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/v1/session/ws",
+            server.addr
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert(COOKIE, format!("sessionhost={token}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+
+    let call = json!({"type": "call", "id": 7, "data": {"op": "incr", "by": 2}});
+    socket
+        .send(Message::Text(call.to_string().into()))
+        .await
+        .unwrap();
+    socket
+        .send(Message::Text(
+            json!({"type":"cast","data":{"op":"incr"}})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let mut frames = Vec::new();
+    while frames.len() < 3 {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("expected text frames, got {frames:?}");
+        };
+        frames.push(serde_json::from_str::<Value>(&text).unwrap());
+    }
+    assert!(
+        frames.contains(&json!({"type":"reply","id":7,"data":{"value":2}})),
+        "{frames:?}"
+    );
+    assert!(
+        frames.contains(&json!({"type":"event","data":{"value":2}})),
+        "{frames:?}"
+    );
+    assert!(
+        frames.contains(&json!({"type":"event","data":{"value":3}})),
+        "{frames:?}"
+    );
+    // A guest error comes back as an error frame for that call.
+    socket
+        .send(Message::Text(
+            json!({"type":"call","id":"x","data":{"op":"nope"}})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(text))) = socket.next().await else {
+        panic!("expected an error frame");
+    };
+    let error: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["id"], "x");
+    assert_eq!(error["error"], "guest_error");
+
+    server.host.terminate(&id).await.unwrap();
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 1000);
+                assert_eq!(frame.reason.as_str(), r#"{"reason":"normal"}"#);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_needs_its_token() {
+    let closed = TestServer::start(HttpConfig::default()).await;
+    let plain = reqwest::Client::new();
+    let response = plain.get(closed.url("/admin/stats")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "off without a token"
+    );
+
+    let token = "admin-token-for-tests-0123456789";
+    let server = TestServer::start(HttpConfig {
+        admin_token: Some(token.into()),
+        ..HttpConfig::default()
+    })
+    .await;
+    for bad in [None, Some("wrong"), Some("admin-token-for-tests-012345678")] {
+        let mut request = plain.get(server.url("/admin/stats"));
+        if let Some(bad) = bad {
+            request = request.bearer_auth(bad);
+        }
+        problem(
+            request.send().await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            server
+                .host
+                .start(StartOptions::guest("counter"))
+                .await
+                .unwrap(),
+        );
+    }
+    server
+        .host
+        .start(StartOptions::guest("cart"))
+        .await
+        .unwrap();
+    let stats = json_of(
+        plain
+            .get(server.url("/admin/stats"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(stats["sessions"], 6);
+
+    let first = json_of(
+        plain
+            .get(server.url("/admin/sessions?guest=counter&limit=3"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(first["sessions"].as_array().unwrap().len(), 3);
+    let next = first["next"].as_str().unwrap();
+    let second = json_of(
+        plain
+            .get(server.url(&format!(
+                "/admin/sessions?guest=counter&limit=3&after={next}"
+            )))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(second["sessions"].as_array().unwrap().len(), 2);
+    assert!(second["next"].is_null());
+
+    let one = json_of(
+        plain
+            .get(server.url(&format!("/admin/sessions/{}", ids[0])))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(one["guest"], "counter");
+    let killed = plain
+        .delete(server.url(&format!("/admin/sessions/{}", ids[0])))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(killed.status(), StatusCode::NO_CONTENT);
+    assert!(!server.host.is_started(&ids[0]));
+    let guests = json_of(
+        plain
+            .get(server.url("/admin/guests"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        guests
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "counter")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_health_and_the_openapi_document() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    let client = server.client();
+    for _ in 0..3 {
+        client
+            .post(server.url("/v1/session/call"))
+            .body(r#"{"op":"incr"}"#)
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .post(server.url("/v1/session/call"))
+        .body("nope")
+        .send()
+        .await
+        .unwrap();
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "sessionhost_sessions_active{guest=\"counter\"} 1",
+        "sessionhost_sessions_started_total 1",
+        "sessionhost_calls_total{outcome=\"ok\"} 3",
+        "sessionhost_calls_total{outcome=\"guest_error\"} 1",
+        "sessionhost_call_duration_seconds_count 4",
+        "sessionhost_guest_memory_bytes{guest=\"counter\"} 262144",
+        "sessionhost_mailbox_full_total 0",
+        "sessionhost_rate_limited_total 0",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+    assert!(text.contains("sessionhost_fuel_consumed_total"), "{text}");
+    assert!(
+        text.contains("sessionhost_sessions_stopped_total"),
+        "{text}"
+    );
+    assert!(text.contains("sessionhost_casts_total"), "{text}");
+
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        reqwest::get(server.url("/readyz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let doc = json_of(reqwest::get(server.url("/v1/openapi.json")).await.unwrap()).await;
+    assert_eq!(doc["openapi"], "3.0.3");
+    for path in [
+        "/v1/sessions",
+        "/v1/session/call",
+        "/v1/session/events",
+        "/admin/sessions/{id}",
+        "/metrics",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    let missing = reqwest::get(server.url("/nowhere")).await.unwrap();
+    problem(missing, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_error_kind_has_its_status_and_problem_body() {
+    let server = TestServer::start_with(
+        support::config()
+            .default_guest("hostile")
+            .fuel_per_call(0)
+            .call_timeout(Duration::from_millis(300))
+            .rate_limit(2)
+            .max_sessions(5),
+        HttpConfig {
+            max_body: bytesize::ByteSize::kib(64),
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    let call = |client: &reqwest::Client, body: Value| {
+        client
+            .post(server.url("/v1/session/call"))
+            .body(body.to_string())
+            .send()
+    };
+    let a = server.client();
+    problem(
+        call(&a, json!({"op":"error","message":"no"}))
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "guest_error",
+    )
+    .await;
+    // Too large a body, to a live session.
+    let big = a
+        .post(server.url("/v1/session/call"))
+        .body(vec![b' '; 100 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    problem(
+        call(&a, json!({"op":"loop"})).await.unwrap(),
+        StatusCode::GATEWAY_TIMEOUT,
+        "timeout",
+    )
+    .await;
+    let b = server.client();
+    problem(
+        call(&b, json!({"op":"trap"})).await.unwrap(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "guest_trap",
+    )
+    .await;
+    // Two sessions were started (a, whose loop ended it, and b): the rate limit (2 per
+    // minute) refuses the third, with Retry-After.
+    let c = server.client();
+    let limited = call(&c, json!({"op":"echo"})).await.unwrap();
+    let retry: u64 = limited.headers()[RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    let full = TestServer::start_with(
+        support::config().default_guest("counter").max_sessions(1),
+        HttpConfig::default(),
+    )
+    .await;
+    let first = full.client();
+    let url = full.url("/v1/session/call");
+    let taken = first
+        .post(url.clone())
+        .body(r#"{"op":"incr"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::OK);
+    let second = full.client();
+    let refused = second.post(url).body("{}").send().await.unwrap();
+    problem(
+        refused,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "session_limit_reached",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_calls_in_flight_and_terminates_every_session() {
+    let server = TestServer::start_with(
+        support::config().default_guest("hostile"),
+        HttpConfig::default(),
+    )
+    .await;
+    let busy = server.client();
+    busy.post(server.url("/v1/session/call"))
+        .body(r#"{"op":"echo"}"#)
+        .send()
+        .await
+        .unwrap();
+    let other = server
+        .host
+        .start(StartOptions::guest("hostile"))
+        .await
+        .unwrap();
+    let mut last_words = server.host.subscribe(&other).unwrap();
+    let url = server.url("/v1/session/call");
+    let in_flight = tokio::spawn(async move {
+        busy.post(url)
+            .body(r#"{"op":"sleep_ms","ms":400}"#)
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let host = server.host.clone();
+    server.stop().await;
+    let reply = in_flight
+        .await
+        .unwrap()
+        .expect("the call in flight was answered");
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert!(reply.text().await.unwrap().contains("slept_ms"));
+    assert_eq!(host.stats().sessions, 0, "every session ended");
+    // The guest's terminate ran with reason `shutdown`.
+    match last_words.recv().await.unwrap() {
+        sessionhost::SessionEvent::Published(bytes) => {
+            let event: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(event["terminated"], "shutdown");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        support::terminated(&mut last_words).await,
+        sessionhost::StopReason::Shutdown
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedding_example_keeps_a_cart_per_visitor_and_rotates_at_login() {
+    let host = support::host_with(support::config().default_guest("cart")).await;
+    let app = embed_axum::app(host.clone(), HttpConfig::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = |path: &str| format!("http://{addr}{path}");
+    let visitor = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+
+    let home = visitor.get(url("/")).send().await.unwrap();
+    assert!(
+        home.headers().get(SET_COOKIE).is_none(),
+        "no session for a plain route"
+    );
+    assert_eq!(host.stats().sessions, 0);
+
+    let added = visitor
+        .post(url("/cart"))
+        .json(&json!({"sku":"apple","qty":2,"price_cents":50}))
+        .send()
+        .await
+        .unwrap();
+    let old_cookie = added.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert_eq!(json_of(added).await["total_cents"], 100);
+
+    let login = json_of(visitor.post(url("/login")).send().await.unwrap()).await;
+    let new_id = login["session"].as_str().unwrap().to_string();
+    assert!(!old_cookie.contains(&new_id));
+    let cart = json_of(visitor.get(url("/cart")).send().await.unwrap()).await;
+    assert_eq!(cart["session"], new_id.as_str());
+    assert_eq!(cart["total"]["total_cents"], 100, "same actor, same cart");
+
+    // The pre-login cookie is dead: it gets a fresh, empty cart, never the old actor.
+    let old_token = old_cookie.split(';').next().unwrap().to_string();
+    let stranger = reqwest::Client::new();
+    let fresh = json_of(
+        stranger
+            .get(url("/cart"))
+            .header(COOKIE, old_token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_ne!(fresh["session"], new_id.as_str());
+    assert_eq!(fresh["total"]["total_cents"], 0);
+
+    assert_eq!(
+        visitor.post(url("/logout")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert!(!host.is_started(&new_id));
+}
