@@ -47,6 +47,10 @@ pub struct HostConfig {
     /// last call, cast or touch). Default: 1 hour. `0s` disables expiry.
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
+    /// Longest a session may live, however active; past it the session ends with reason
+    /// `killed: session_max_lifetime reached`. Default: none.
+    #[serde(default, with = "humantime_serde")]
+    pub session_max_lifetime: Option<Duration>,
     /// New sessions allowed per minute, as a token bucket holding one minute's worth; over it,
     /// starting fails with `rate_limited`. `0` disables the limit. Default: 100.
     pub rate_limit: u32,
@@ -81,6 +85,7 @@ impl Default for HostConfig {
             default_guest: None,
             max_sessions: 10_000,
             session_ttl: Duration::from_secs(3600),
+            session_max_lifetime: None,
             rate_limit: 100,
             call_timeout: Duration::from_secs(5),
             fuel_per_call: 1_000_000_000,
@@ -122,6 +127,12 @@ impl HostConfig {
         }
         if mem > 4 * 1024 * 1024 * 1024 {
             return bad("memory_per_session", "must be at most 4 GiB".into());
+        }
+        if self.session_max_lifetime.is_some_and(|d| d.is_zero()) {
+            return bad(
+                "session_max_lifetime",
+                "must be greater than zero (leave it out for no limit)".into(),
+            );
         }
         if self.call_timeout.is_zero() {
             return bad("call_timeout", "must be greater than zero".into());
@@ -189,6 +200,12 @@ impl HostConfigBuilder {
         max_timers_per_session: usize,
         /// See [`HostConfig::epoch_tick`].
         epoch_tick: Duration,
+    }
+
+    /// See [`HostConfig::session_max_lifetime`].
+    pub fn session_max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.config.session_max_lifetime = Some(lifetime);
+        self
     }
 
     /// See [`HostConfig::default_guest`].

@@ -26,6 +26,17 @@ pub enum SessionEvent {
     Published(Bytes),
     /// The session ended, for this reason. Always the last event.
     Terminated(StopReason),
+    /// The guest failed for `reason` and the session was started again under the same ID
+    /// (its guest's restart policy): from its last checkpoint when `from_checkpoint`, else
+    /// through `init`. `lost_messages` handled messages since the checkpoint were lost.
+    Restarted {
+        /// Why the previous instance ended.
+        reason: StopReason,
+        /// Whether the state came back from a checkpoint.
+        from_checkpoint: bool,
+        /// Handled messages whose effects the restart lost.
+        lost_messages: u64,
+    },
 }
 
 /// Receives a session's events; see [`Host::subscribe`](crate::Host::subscribe).

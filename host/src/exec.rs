@@ -20,6 +20,8 @@ use crate::reason::StopReason;
 pub(crate) struct Live {
     pub(crate) store: Store<SessionCtx>,
     pub(crate) guest: SessionGuest,
+    /// What a restart needs (see `supervisor.rs`); `None` for sessions that need nothing.
+    pub(crate) recovery: Option<Box<crate::supervisor::Recovery>>,
 }
 
 /// Why an export call failed; the session must end.

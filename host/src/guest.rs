@@ -28,6 +28,7 @@ use crate::ctx::SessionCtx;
 use crate::error::GuestLoadError;
 use crate::host::HostInner;
 use crate::id::SessionId;
+use crate::supervisor::GuestOptions;
 
 /// Identifies one version of a guest: its content hash, plus an optional label.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -55,6 +56,8 @@ pub(crate) struct Guest {
     pub(crate) version: GuestVersion,
     /// Ready to instantiate: imports resolved, exports type-checked.
     pub(crate) pre: SessionGuestPre<SessionCtx>,
+    /// Supervision: restart policy, intensity, checkpoints.
+    pub(crate) options: GuestOptions,
     /// Facts for [`GuestInfo`].
     size_bytes: usize,
     loaded_at: SystemTime,
@@ -146,6 +149,7 @@ pub(crate) async fn compile(
     name: &str,
     bytes: &[u8],
     label: Option<String>,
+    options: GuestOptions,
 ) -> Result<Guest, GuestLoadError> {
     let fail = |reason: String| GuestLoadError {
         name: name.to_string(),
@@ -228,6 +232,7 @@ pub(crate) async fn compile(
         name: Arc::from(name),
         version: GuestVersion { hash, label },
         pre,
+        options,
         size_bytes: bytes.len(),
         loaded_at: SystemTime::now(),
         imports,

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Engine, Store};
 
 use crate::bindings::SessionGuest;
 use crate::config::HostConfig;
@@ -25,15 +25,17 @@ use crate::ctx::SessionCtx;
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{GuestLoadError, HostError, SessionError};
 use crate::events::SessionEvents;
-use crate::exec::{Live, run_export};
+use crate::exec::run_export;
 use crate::guest::{self, GuestInfo, GuestRegistry};
 use crate::id::{self, SessionId};
 use crate::info::{HostClock, HostStats, SessionInfo};
 use crate::metrics::{Counters, MetricsSnapshot};
 use crate::ratelimit::RateLimiter;
+use crate::reaper::Reaper;
 use crate::reason::StopReason;
 use crate::registry::SessionRegistry;
 use crate::session::{Mail, Session, millis};
+use crate::supervisor::{self, GuestOptions, Recovery};
 use crate::timers::TimerService;
 
 /// How to start a session ([`Host::start`]).
@@ -129,6 +131,8 @@ pub(crate) struct HostInner {
     pub(crate) counters: Counters,
     /// Every session's pending `send-after` timers.
     pub(crate) timers: TimerService,
+    /// Every session's expiry deadline.
+    pub(crate) reaper: Reaper,
     /// Live sessions, counted against `max_sessions`. Taken before a session is
     /// instantiated, released exactly once when it ends (or when its start fails).
     live: AtomicUsize,
@@ -142,6 +146,11 @@ pub(crate) struct HostInner {
 impl HostInner {
     pub(crate) fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
+    }
+
+    /// Whether [`Host::shutdown`] has begun.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
     }
 
     /// Gives back the `max_sessions` place of an ended session.
@@ -202,6 +211,7 @@ impl Host {
             clock: HostClock::new(),
             counters: Counters::default(),
             timers: TimerService::new(),
+            reaper: Reaper::new(),
             live: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             _ticker: ticker,
@@ -220,7 +230,19 @@ impl Host {
     /// Compiles, validates and registers a guest under `name`. A guest already loaded under
     /// that name is replaced for new sessions; running sessions keep their version.
     pub async fn load_guest(&self, name: &str, bytes: &[u8]) -> Result<GuestInfo, GuestLoadError> {
-        let guest = Arc::new(guest::compile(&self.inner, name, bytes, None).await?);
+        self.load_guest_with(name, bytes, GuestOptions::default())
+            .await
+    }
+
+    /// Like [`load_guest`](Self::load_guest), with the guest's supervision options (restart
+    /// policy, intensity, checkpoints).
+    pub async fn load_guest_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        options: GuestOptions,
+    ) -> Result<GuestInfo, GuestLoadError> {
+        let guest = Arc::new(guest::compile(&self.inner, name, bytes, None, options).await?);
         let info = guest.info();
         self.inner.guests.insert(guest);
         Ok(info)
@@ -232,13 +254,28 @@ impl Host {
         name: &str,
         path: impl AsRef<Path>,
     ) -> Result<GuestInfo, GuestLoadError> {
+        self.load_guest_file_with(name, path, GuestOptions::default())
+            .await
+    }
+
+    /// Like [`load_guest_with`](Self::load_guest_with), reading the component from a file.
+    pub async fn load_guest_file_with(
+        &self,
+        name: &str,
+        path: impl AsRef<Path>,
+        options: GuestOptions,
+    ) -> Result<GuestInfo, GuestLoadError> {
         let bytes = guest::read_file(name, path.as_ref())?;
-        self.load_guest(name, &bytes).await
+        self.load_guest_with(name, &bytes, options).await
     }
 
     /// Validates a component without registering it: the same checks as loading.
     pub async fn check_guest(&self, name: &str, bytes: &[u8]) -> Result<GuestInfo, GuestLoadError> {
-        Ok(guest::compile(&self.inner, name, bytes, None).await?.info())
+        Ok(
+            guest::compile(&self.inner, name, bytes, None, GuestOptions::default())
+                .await?
+                .info(),
+        )
     }
 
     /// The loaded guests, by name.
@@ -338,33 +375,14 @@ impl Host {
             .slot
             .try_lock()
             .expect("nobody else can see a session being started");
-        let mut ctx = SessionCtx::new(inner, id.clone(), Arc::clone(&guest.name));
-        ctx.session = Arc::downgrade(&session);
-        let mut store = Store::new(&inner.engine, ctx);
-        store.limiter(|ctx| &mut ctx.limits);
-        store.epoch_deadline_callback(SessionCtx::on_epoch);
-
         let timeout = inner.config.call_timeout;
         let began = Instant::now();
         let deadline = began + timeout;
         let fuel = inner.config.fuel_budget();
-        Live::arm(&mut store, fuel, began, deadline);
-        let guest_instance = match guest.pre.instantiate(&mut store) {
-            Ok(instance) => instance,
-            Err(error) => {
-                let failure = Live::failure(&store, &error, millis(timeout));
-                tracing::warn!(target: "sessionhost::session", %error, "instantiation failed");
-                return Err(match failure.error {
-                    e @ (SessionError::GuestTrap { .. } | SessionError::Timeout { .. }) => e,
-                    _ => SessionError::StartFailed {
-                        reason: "the engine could not instantiate the guest".into(),
-                    },
-                });
-            }
-        };
-        let mut live = Live {
-            store,
-            guest: guest_instance,
+        let mut live = supervisor::new_instance(inner, &session, id.clone(), &guest, began)?;
+        live.recovery = match &options.restore {
+            None => Recovery::for_start(&options.args, &guest.options),
+            Some(restore) => Recovery::from_snapshot(&restore.state, &guest.options),
         };
         let (outcome, fuel_used) = match &options.restore {
             None => {
@@ -386,6 +404,9 @@ impl Host {
         session.set_live(&mut slot, live);
         inner.registry.insert_new(Arc::clone(&session))?;
         reservation.committed = true;
+        if let Some(deadline) = session.expires_at_ms(&inner.config) {
+            inner.reaper.watch(inner, &session, deadline);
+        }
         if let Some(reason) = stop {
             session.end_locked(&mut slot, inner, StopReason::Requested(reason));
         }

@@ -3,7 +3,9 @@
 //! Both are snapshots read from atomic counters without taking any session's lock, so asking
 //! for them never waits behind a busy guest.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use serde::Serialize;
 
@@ -73,7 +75,8 @@ pub struct HostStats {
 }
 
 /// Monotonic milliseconds since the host started, convertible to wall-clock time. Lets
-/// sessions keep "last active" in one `AtomicU64`.
+/// sessions keep "last active" in one `AtomicU64`. It reads tokio's clock, so tests that
+/// pause time (`tokio::time::pause`) drive idle expiry too.
 #[derive(Debug)]
 pub(crate) struct HostClock {
     base: Instant,
@@ -93,8 +96,13 @@ impl HostClock {
     }
 
     /// `at` as milliseconds since the host started.
-    pub(crate) fn ms_at(&self, at: Instant) -> u64 {
+    fn ms_at(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `ms` milliseconds after the host started.
+    pub(crate) fn instant_at(&self, ms: u64) -> Instant {
+        self.base + Duration::from_millis(ms)
     }
 
     pub(crate) fn to_system_time(&self, ms: u64) -> SystemTime {

@@ -29,6 +29,8 @@
 //! - `ctx.rs` — the data in each session's wasmtime `Store`: limits, per-message bookkeeping.
 //! - `imports.rs` — the host functions guests import (`session-id`, `log`, `publish`...).
 //! - `timers.rs` — `send-after` / `cancel-timer`, delivered through the mailbox.
+//! - `supervisor.rs` — restart policies, intensity, checkpoints.
+//! - `reaper.rs` — idle expiry (`session_ttl`, `session_max_lifetime`), one ordered map.
 //! - `events.rs` — what subscribers receive.
 //! - `offload.rs` — guests run synchronously on the caller's thread; long-running messages
 //!   leave the async worker thread so they cannot stall other sessions.
@@ -61,9 +63,12 @@ mod info;
 mod metrics;
 mod offload;
 mod ratelimit;
+mod reaper;
 mod reason;
 mod registry;
 mod session;
+pub mod store;
+mod supervisor;
 mod timers;
 mod wasi;
 mod wasi_link;
@@ -80,6 +85,7 @@ pub use metrics::{
     CALL_OUTCOMES, CounterSnapshot, DURATION_BUCKETS, MetricsSnapshot, STOP_REASONS,
 };
 pub use reason::StopReason;
+pub use supervisor::{GuestOptions, RestartPolicy};
 
 /// For the benchmarks' baselines only: the engine exactly as a [`Host`] configures it, so a
 /// bare-wasmtime loop measures the same layout. Not a stable API.

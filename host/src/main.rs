@@ -174,9 +174,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args)?;
     init_logs(config.log);
     let host = Host::new(config.host.clone()).context("creating the host")?;
+    if let Some(name) = config
+        .guest_options
+        .keys()
+        .find(|name| !config.guests.contains_key(*name))
+    {
+        bail!("[guest_options.{name}] names no guest in [guests]");
+    }
     for (name, path) in &config.guests {
+        let options = config.guest_options.get(name).cloned().unwrap_or_default();
         let info = host
-            .load_guest_file(name, path)
+            .load_guest_file_with(name, path, options)
             .await
             .with_context(|| format!("loading guest `{name}`"))?;
         tracing::info!(guest = %name, version = %info.version, "guest ready");

@@ -61,6 +61,10 @@ pub(crate) struct Counters {
     pub(crate) messages: StripedCounter,
     pub(crate) traps: StripedCounter,
     pub(crate) mailbox_full: StripedCounter,
+    /// Sessions ended by the reaper (idle TTL or max lifetime).
+    pub(crate) expired: StripedCounter,
+    /// Sessions started again by their restart policy.
+    pub(crate) restarts: StripedCounter,
     pub(crate) casts: StripedCounter,
     pub(crate) fuel: StripedCounter,
     pub(crate) calls: [StripedCounter; CALL_OUTCOMES.len()],
@@ -114,6 +118,8 @@ impl Counters {
             started_total: self.started.get(),
             rate_limited_total: self.rate_limited.get(),
             mailbox_full_total: self.mailbox_full.get(),
+            expired_total: self.expired.get(),
+            restarted_total: self.restarts.get(),
             casts_total: self.casts.get(),
             fuel_consumed_total: self.fuel.get(),
             calls_total: CALL_OUTCOMES
@@ -142,6 +148,10 @@ pub struct CounterSnapshot {
     pub rate_limited_total: u64,
     /// Messages refused because a mailbox was full.
     pub mailbox_full_total: u64,
+    /// Sessions ended by the reaper (idle TTL or max lifetime).
+    pub expired_total: u64,
+    /// Sessions started again by their guest's restart policy.
+    pub restarted_total: u64,
     /// Casts accepted.
     pub casts_total: u64,
     /// Fuel burned by all guests.

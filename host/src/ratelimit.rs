@@ -8,7 +8,9 @@
 //!
 //! [`SessionError::RateLimited`]: crate::SessionError::RateLimited
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// A token bucket refilled at `per_minute` tokens per minute.
 #[derive(Debug)]

@@ -40,7 +40,8 @@ use crate::guest::Guest;
 use crate::host::HostInner;
 use crate::id::SessionId;
 use crate::reason::StopReason;
-use crate::{SessionError, SessionInfo, SessionStatus};
+use crate::supervisor::{self, Restarted};
+use crate::{HostConfig, SessionError, SessionInfo, SessionStatus};
 
 /// A message waiting in a session's queue.
 #[derive(Debug)]
@@ -73,8 +74,14 @@ pub(crate) struct Session {
     pub(crate) guest: Arc<Guest>,
     /// When it started.
     created: SystemTime,
+    /// When it started, in host clock milliseconds (for `session_max_lifetime`).
+    created_ms: u64,
     /// Milliseconds since the host's clock base of the last call, cast or touch.
     last_active_ms: AtomicU64,
+    /// This session's entry in the reaper: (deadline, sequence). Written under the reaper's
+    /// lock; read when the session ends, to remove the entry.
+    reaper_deadline: AtomicU64,
+    reaper_sequence: AtomicU64,
     /// Calls and casts handled, fuel burned, current linear memory: read by `info`.
     calls: AtomicU64,
     casts: AtomicU64,
@@ -103,7 +110,10 @@ impl Session {
             id: parking_lot::RwLock::new(id),
             guest,
             created: SystemTime::now(),
+            created_ms: host.clock.now_ms(),
             last_active_ms: AtomicU64::new(host.clock.now_ms()),
+            reaper_deadline: AtomicU64::new(u64::MAX),
+            reaper_sequence: AtomicU64::new(u64::MAX),
             calls: AtomicU64::new(0),
             casts: AtomicU64::new(0),
             fuel_used: AtomicU64::new(0),
@@ -159,6 +169,57 @@ impl Session {
     pub(crate) fn touch(&self, host: &HostInner) {
         self.last_active_ms
             .store(host.clock.now_ms(), Ordering::Relaxed);
+    }
+
+    /// When this session expires (host clock milliseconds): `session_ttl` after its last
+    /// activity, or at `session_max_lifetime`, whichever is first. `None`: never.
+    pub(crate) fn expires_at_ms(&self, config: &HostConfig) -> Option<u64> {
+        let idle = (!config.session_ttl.is_zero()).then(|| {
+            self.last_active_ms
+                .load(Ordering::Relaxed)
+                .saturating_add(millis_u64(config.session_ttl))
+        });
+        let lifetime = config
+            .session_max_lifetime
+            .map(|max| self.created_ms.saturating_add(millis_u64(max)));
+        match (idle, lifetime) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Ends the session if it has expired, under its lock and after its queued casts. Returns
+    /// the new deadline when activity moved it (the reaper watches again until then).
+    pub(crate) async fn expire(self: &Arc<Self>, host: &Arc<HostInner>) -> Option<u64> {
+        let mut slot = self.slot.lock().await;
+        self.prepare_locked(&mut slot, host);
+        if !matches!(&*slot, Slot::Live(_)) {
+            return None;
+        }
+        let deadline = self.expires_at_ms(&host.config)?;
+        let now = host.clock.now_ms();
+        if deadline > now {
+            return Some(deadline);
+        }
+        let idle_ms = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let reason = match host.config.session_max_lifetime {
+            Some(max) if now.saturating_sub(self.created_ms) >= millis_u64(max) => {
+                StopReason::Killed("session_max_lifetime reached".into())
+            }
+            _ => StopReason::IdleTimeout,
+        };
+        host.counters.expired.add(1);
+        tracing::info!(
+            target: "sessionhost::session",
+            event = "session.cleanup",
+            session_id = %self.id(),
+            guest = %self.guest.name,
+            idle_ms,
+            reason = %reason,
+            "session expired"
+        );
+        self.end_locked(&mut slot, host, reason);
+        None
     }
 
     /// Takes a mailbox place, or refuses with `mailbox_full`.
@@ -224,7 +285,7 @@ impl Session {
                 return Err(error);
             }
         };
-        self.after_message_locked(&mut slot, host, started);
+        self.after_message_locked(&mut slot, host);
         drop(slot);
         self.schedule_drain_if_needed(host);
         result
@@ -320,7 +381,7 @@ impl Session {
             self.account(host, live, fuel_used);
             self.casts.fetch_add(1, Ordering::Relaxed);
             match outcome {
-                Ok(()) => self.after_message_locked(slot, host, started),
+                Ok(()) => self.after_message_locked(slot, host),
                 Err(failure) => {
                     tracing::warn!(
                         target: "sessionhost::session",
@@ -336,19 +397,25 @@ impl Session {
         }
     }
 
-    /// Bookkeeping after a message that started at `started`: activity, and `host.stop`.
+    /// Bookkeeping after a handled message: activity (now), a checkpoint when one is due,
+    /// and `host.stop`.
     fn after_message_locked(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
         host: &Arc<HostInner>,
-        started: Instant,
     ) {
-        self.last_active_ms
-            .store(host.clock.ms_at(started), Ordering::Relaxed);
+        self.touch(host);
+        let Slot::Live(live) = &mut **slot else {
+            return;
+        };
+        if let Err(failure) = supervisor::after_message(host, self, live) {
+            self.fail_locked(slot, host, failure);
+            return;
+        }
         if let Slot::Live(live) = &mut **slot
             && let Some(reason) = live.store.data_mut().stop_requested.take()
         {
-            self.end_locked(slot, host, StopReason::Requested(reason));
+            self.restart_or_end_locked(slot, host, StopReason::Requested(reason));
         }
     }
 
@@ -373,9 +440,65 @@ impl Session {
             session_id = %self.id(),
             guest = %self.guest.name,
             error = %failure.error,
-            "guest failed; ending the session"
+            "guest failed"
         );
-        self.end_locked(slot, host, failure.reason);
+        self.restart_or_end_locked(slot, host, failure.reason);
+    }
+
+    /// Starts the session again when its guest's restart policy says so (see
+    /// `supervisor.rs`), else ends it.
+    fn restart_or_end_locked(
+        self: &Arc<Self>,
+        slot: &mut MutexGuard<'_, Slot>,
+        host: &Arc<HostInner>,
+        reason: StopReason,
+    ) {
+        if !self.guest.options.restart.restarts_after(&reason)
+            || host.is_shutting_down()
+            || !matches!(&**slot, Slot::Live(_))
+        {
+            self.end_locked(slot, host, reason);
+            return;
+        }
+        let started = Instant::now();
+        let Slot::Live(mut old) = std::mem::replace(&mut **slot, Slot::Starting) else {
+            return;
+        };
+        let recovery = old.recovery.take();
+        drop(old);
+        match supervisor::restart(host, self, &reason, recovery) {
+            Restarted::Live {
+                live,
+                from_checkpoint,
+                lost,
+            } => {
+                self.set_live(slot, live);
+                host.counters.restarts.add(1);
+                tracing::info!(
+                    target: "sessionhost::session",
+                    event = "session.restart",
+                    session_id = %self.id(),
+                    guest = %self.guest.name,
+                    reason = %reason,
+                    from_checkpoint,
+                    lost_messages = lost,
+                    duration_us = started.elapsed().as_micros() as u64,
+                    "session restarted"
+                );
+                if let Some(events) = self.events.get() {
+                    let _ = events.send(SessionEvent::Restarted {
+                        reason,
+                        from_checkpoint,
+                        lost_messages: lost,
+                    });
+                }
+            }
+            Restarted::Failed(reason) => {
+                **slot = Slot::Ended;
+                self.state.store(STATE_ENDING, Ordering::SeqCst);
+                self.finish_end(host, reason, started);
+            }
+        }
     }
 
     /// Ends a session whose lock the caller holds; does nothing if it already ended.
@@ -416,8 +539,15 @@ impl Session {
             }
         }
         drop(live);
+        self.finish_end(host, reason, started);
+    }
+
+    /// The bookkeeping of an ending, once the instance is gone: registry, mailbox, live
+    /// count, metrics, subscribers, log.
+    fn finish_end(self: &Arc<Self>, host: &Arc<HostInner>, reason: StopReason, started: Instant) {
         self.state.store(STATE_ENDED, Ordering::SeqCst);
         host.registry.remove_if_same(&self.id(), self);
+        host.reaper.forget(self);
         let lost = {
             let mut queue = self.queue.lock();
             let lost = queue.len();
@@ -542,6 +672,23 @@ impl Session {
         **slot = Slot::Live(live);
     }
 
+    pub(crate) fn set_reaper_key(&self, (deadline, sequence): crate::reaper::Key) {
+        self.reaper_deadline.store(deadline, Ordering::Relaxed);
+        self.reaper_sequence.store(sequence, Ordering::Relaxed);
+    }
+
+    pub(crate) fn reaper_key(&self) -> crate::reaper::Key {
+        (
+            self.reaper_deadline.load(Ordering::Relaxed),
+            self.reaper_sequence.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Calls and casts run so far (including one that failed).
+    pub(crate) fn messages_run(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed) + self.casts.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn add_fuel(&self, fuel: u64) {
         self.fuel_used.fetch_add(fuel, Ordering::Relaxed);
     }
@@ -557,5 +704,10 @@ impl Drop for PendingGuard<'_> {
 }
 
 pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis_u64(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sessionhost::{Host, HostConfig, HostConfigBuilder, SessionError, SessionEvent, SessionEvents};
+use sessionhost::{
+    GuestOptions, Host, HostConfig, HostConfigBuilder, RestartPolicy, SessionError, SessionEvent,
+    SessionEvents,
+};
 
 use crate::guests;
 
@@ -19,18 +22,28 @@ pub fn config() -> HostConfigBuilder {
 }
 
 /// A host with `counter`, `counter-lean`, `cart` and `hostile` loaded, built from `config`.
+///
+/// `hostile` is loaded with the `temporary` restart policy: the tests that drive it check
+/// what a failure does to a session, so a failed session must stay ended. The others have
+/// the default policy (`transient`); `supervision.rs` tests the policies.
 pub async fn host_with(config: HostConfigBuilder) -> Host {
     let host = Host::new(config.build().expect("valid test config")).expect("host");
     for (name, path) in [
         ("counter", guests::COUNTER),
         ("counter-lean", guests::COUNTER_LEAN),
         ("cart", guests::CART),
-        ("hostile", guests::HOSTILE),
     ] {
         host.load_guest_file(name, path)
             .await
             .unwrap_or_else(|e| panic!("loading {name}: {e}"));
     }
+    let temporary = GuestOptions {
+        restart: RestartPolicy::Temporary,
+        ..GuestOptions::default()
+    };
+    host.load_guest_file_with("hostile", guests::HOSTILE, temporary)
+        .await
+        .unwrap_or_else(|e| panic!("loading hostile: {e}"));
     host
 }
 

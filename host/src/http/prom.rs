@@ -16,6 +16,8 @@
 //! | `sessionhost_guest_memory_bytes` | gauge | `guest` |
 //! | `sessionhost_mailbox_full_total` | counter | |
 //! | `sessionhost_rate_limited_total` | counter | |
+//! | `sessionhost_sessions_expired_total` | counter | |
+//! | `sessionhost_sessions_restarted_total` | counter | |
 
 use std::collections::HashMap;
 
@@ -160,6 +162,18 @@ impl Collector for HostCollector {
             "sessionhost_mailbox_full",
             "Messages refused because a mailbox was full.",
             &[(none.clone(), c.mailbox_full_total)],
+        )?;
+        counter(
+            &mut encoder,
+            "sessionhost_sessions_expired",
+            "Sessions ended for idleness (session_ttl) or age (session_max_lifetime).",
+            &[(none.clone(), c.expired_total)],
+        )?;
+        counter(
+            &mut encoder,
+            "sessionhost_sessions_restarted",
+            "Sessions started again after a failure, by their guest's restart policy.",
+            &[(none.clone(), c.restarted_total)],
         )?;
         counter(
             &mut encoder,

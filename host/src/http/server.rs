@@ -39,7 +39,7 @@ use crate::http::error::ApiError;
 use crate::http::layer::SessionLayer;
 use crate::http::token::{MIN_KEY_BYTES, TokenKeys};
 use crate::http::{admin, api, prom, stream};
-use crate::{Host, HostConfig};
+use crate::{GuestOptions, Host, HostConfig};
 
 /// Log output of the server.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +69,10 @@ pub enum LogFormat {
 ///
 /// [guests]
 /// counter = "/srv/guests/counter.wasm"
+///
+/// [guest_options.counter]
+/// restart = "permanent"
+/// checkpoint_every = 1
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -84,6 +88,9 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     /// Guests to load at start-up: name → component file.
     pub guests: BTreeMap<String, PathBuf>,
+    /// Supervision options per guest name (see [`GuestOptions`]); guests not listed get
+    /// the defaults.
+    pub guest_options: BTreeMap<String, GuestOptions>,
 }
 
 impl ServerConfig {

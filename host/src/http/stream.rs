@@ -36,7 +36,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::http::error::ApiError;
 use crate::http::session::Session;
-use crate::{SessionEvent, SessionEvents};
+use crate::{SessionEvent, SessionEvents, StopReason};
 
 /// `GET /v1/session/events`.
 pub(crate) async fn events(
@@ -47,6 +47,16 @@ pub(crate) async fn events(
         let mut receiver = state?;
         let (event, next) = match receiver.recv().await {
             Ok(SessionEvent::Published(bytes)) => (published(&bytes), Some(receiver)),
+            Ok(SessionEvent::Restarted {
+                reason,
+                from_checkpoint,
+                lost_messages,
+            }) => (
+                Event::default()
+                    .event("restarted")
+                    .data(restarted(&reason, from_checkpoint, lost_messages).to_string()),
+                Some(receiver),
+            ),
             Ok(SessionEvent::Terminated(reason)) => {
                 let data = serde_json::to_string(&reason).unwrap_or_default();
                 (Event::default().event("terminated").data(data), None)
@@ -113,6 +123,11 @@ async fn serve_socket(mut socket: WebSocket, session: Session, mut events: Sessi
             event = events.recv() => {
                 let (frame, last) = match event {
                     Ok(SessionEvent::Published(bytes)) => (event_frame(&bytes), false),
+                    Ok(SessionEvent::Restarted { reason, from_checkpoint, lost_messages }) => {
+                        let mut frame = restarted(&reason, from_checkpoint, lost_messages);
+                        frame["type"] = json!("restarted");
+                        (Message::Text(frame.to_string().into()), false)
+                    }
                     Ok(SessionEvent::Terminated(reason)) => {
                         let reason = serde_json::to_string(&reason).unwrap_or_default();
                         (close(close_code::NORMAL, &reason), true)
@@ -164,6 +179,15 @@ fn error_frame(id: Option<Value>, error: &ApiError) -> Value {
 fn as_json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// What subscribers are told of a restart.
+fn restarted(reason: &StopReason, from_checkpoint: bool, lost_messages: u64) -> Value {
+    json!({
+        "reason": reason,
+        "from_checkpoint": from_checkpoint,
+        "lost_messages": lost_messages,
+    })
 }
 
 fn event_frame(bytes: &[u8]) -> Message {

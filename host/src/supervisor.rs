@@ -1,0 +1,408 @@
+//! Supervision: what happens to a session whose guest fails, and the checkpoints it comes
+//! back from.
+//!
+//! Each guest is loaded with [`GuestOptions`]: a [`RestartPolicy`] (Elixir's `temporary`,
+//! `transient`, `permanent`), an intensity (`max_restarts` within `restart_window`, 3 in 5 s
+//! by default, as an Elixir supervisor) and how often to checkpoint (`checkpoint_every`
+//! messages, off by default).
+//!
+//! When a message traps or hits a limit, the caller of that message gets its `guest_trap` /
+//! `timeout` error as always. Then, if the policy restarts after that failure and the
+//! intensity allows it, the session is re-instantiated *under the same ID, lock and mailbox*:
+//! from its last checkpoint through the guest's `restore` when it has one, else through
+//! `init` with its original arguments. Subscribers get [`SessionEvent::Restarted`] saying how
+//! many handled messages the restart lost (those since the checkpoint). Queued casts stay
+//! queued and run on the new instance. Past the intensity, or when the new instance fails
+//! too, the session ends with reason `crashed`.
+//!
+//! Recovery state ([`Recovery`]: init arguments, checkpoint, restart times) lives in the
+//! session's slot, owned by whoever holds the session lock, and is only allocated for
+//! sessions that need it (non-empty arguments, checkpoints or a restart): a plain session
+//! pays one empty pointer.
+//!
+//! [`SessionEvent::Restarted`]: crate::SessionEvent::Restarted
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wasmtime::Store;
+
+use crate::ctx::SessionCtx;
+use crate::error::SessionError;
+use crate::exec::{Failure, Live, run_export};
+use crate::guest::Guest;
+use crate::host::HostInner;
+use crate::id::SessionId;
+use crate::reason::StopReason;
+use crate::session::Session;
+
+/// When a failed session is started again (per guest, as in Elixir's supervisors).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartPolicy {
+    /// Never: a trap ends the session.
+    Temporary,
+    /// After an abnormal end only: a trap or an exceeded limit (fuel, time, memory).
+    #[default]
+    Transient,
+    /// After a trap or limit, and also when the guest stops itself (`host.stop`). An end
+    /// decided outside the guest (terminate, idle expiry, shutdown) is never undone.
+    Permanent,
+}
+
+impl RestartPolicy {
+    /// Whether a session ending for `reason` is started again under this policy.
+    pub(crate) fn restarts_after(self, reason: &StopReason) -> bool {
+        match self {
+            Self::Temporary => false,
+            Self::Transient => matches!(reason, StopReason::Limit(_) | StopReason::Crashed(_)),
+            Self::Permanent => matches!(
+                reason,
+                StopReason::Limit(_) | StopReason::Crashed(_) | StopReason::Requested(_)
+            ),
+        }
+    }
+}
+
+/// Per-guest options, given when the guest is loaded
+/// ([`Host::load_guest_with`](crate::Host::load_guest_with)).
+///
+/// ```
+/// use sessionhost::{GuestOptions, RestartPolicy};
+/// let options: GuestOptions = toml::from_str(r#"
+///     restart = "permanent"
+///     max_restarts = 5
+///     restart_window = "10s"
+///     checkpoint_every = 1
+/// "#).unwrap();
+/// assert_eq!(options.restart, RestartPolicy::Permanent);
+/// assert_eq!(GuestOptions::default().max_restarts, 3);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuestOptions {
+    /// When a failed session is started again. Default: `transient`.
+    pub restart: RestartPolicy,
+    /// Most restarts of one session within `restart_window`; one more ends it with reason
+    /// `crashed`. Default: 3.
+    pub max_restarts: u32,
+    /// The window of `max_restarts`. Default: 5 s.
+    #[serde(with = "humantime_serde")]
+    pub restart_window: Duration,
+    /// Take a checkpoint (the guest's `snapshot`) after every this many handled messages, so
+    /// a restart resumes from it; `0`: never (a restart runs `init` again). `1` loses nothing
+    /// but the failing message, at the price of one `snapshot` per message. Guests whose
+    /// `snapshot` returns `none` are never checkpointed. Default: 0.
+    pub checkpoint_every: u32,
+}
+
+impl Default for GuestOptions {
+    fn default() -> Self {
+        Self {
+            restart: RestartPolicy::Transient,
+            max_restarts: 3,
+            restart_window: Duration::from_secs(5),
+            checkpoint_every: 0,
+        }
+    }
+}
+
+/// What a session needs to be started again. Owned by the slot, used under the lock.
+#[derive(Debug, Default)]
+pub(crate) struct Recovery {
+    /// The arguments `init` was first called with.
+    pub(crate) args: Box<[u8]>,
+    /// The last checkpoint, if any.
+    pub(crate) checkpoint: Option<Box<[u8]>>,
+    /// Messages handled since the checkpoint (or since the start).
+    pub(crate) since_checkpoint: u64,
+    /// The guest's `snapshot` returned `none`: stop asking.
+    pub(crate) no_snapshots: bool,
+    /// When the recent restarts happened (within the window).
+    restarts: VecDeque<Instant>,
+}
+
+impl Recovery {
+    /// Recovery state for a session started with `args`, or `None` when it needs none yet.
+    pub(crate) fn for_start(args: &[u8], options: &GuestOptions) -> Option<Box<Self>> {
+        let needed = options.restart != RestartPolicy::Temporary
+            && (!args.is_empty() || options.checkpoint_every > 0);
+        needed.then(|| {
+            Box::new(Self {
+                args: args.into(),
+                ..Self::default()
+            })
+        })
+    }
+
+    /// Recovery state for a session started from a snapshot: that snapshot is its first
+    /// checkpoint.
+    pub(crate) fn from_snapshot(state: &[u8], options: &GuestOptions) -> Option<Box<Self>> {
+        (options.restart != RestartPolicy::Temporary).then(|| {
+            Box::new(Self {
+                checkpoint: Some(state.into()),
+                ..Self::default()
+            })
+        })
+    }
+
+    /// Records a restart at `now`; `false` when it would exceed the intensity.
+    fn admit_restart(&mut self, options: &GuestOptions, now: Instant) -> bool {
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > options.restart_window)
+        {
+            self.restarts.pop_front();
+        }
+        if self.restarts.len() >= options.max_restarts as usize {
+            return false;
+        }
+        self.restarts.push_back(now);
+        true
+    }
+}
+
+/// A new instance of `guest` for session `id`, its limits armed for a message that started
+/// at `began` (instantiation runs the guest's start functions, which count).
+pub(crate) fn new_instance(
+    host: &Arc<HostInner>,
+    session: &Arc<Session>,
+    id: SessionId,
+    guest: &Guest,
+    began: Instant,
+) -> Result<Live, SessionError> {
+    let mut ctx = SessionCtx::new(host, id, Arc::clone(&guest.name));
+    ctx.session = Arc::downgrade(session);
+    let mut store = Store::new(&host.engine, ctx);
+    store.limiter(|ctx| &mut ctx.limits);
+    store.epoch_deadline_callback(SessionCtx::on_epoch);
+    let timeout = host.config.call_timeout;
+    Live::arm(
+        &mut store,
+        host.config.fuel_budget(),
+        began,
+        began + timeout,
+    );
+    match guest.pre.instantiate(&mut store) {
+        Ok(instance) => Ok(Live {
+            store,
+            guest: instance,
+            recovery: None,
+        }),
+        Err(error) => {
+            let failure = Live::failure(&store, &error, millis(timeout));
+            tracing::warn!(target: "sessionhost::session", %error, "instantiation failed");
+            Err(match failure.error {
+                e @ (SessionError::GuestTrap { .. } | SessionError::Timeout { .. }) => e,
+                _ => SessionError::StartFailed {
+                    reason: "the engine could not instantiate the guest".into(),
+                },
+            })
+        }
+    }
+}
+
+/// How a restart went.
+pub(crate) enum Restarted {
+    /// The session runs again on `live`; `from_checkpoint` says how.
+    Live {
+        live: Live,
+        from_checkpoint: bool,
+        lost: u64,
+    },
+    /// It could not be restarted: end it with this reason.
+    Failed(StopReason),
+}
+
+/// Starts `session` again after it ended for `reason` (the old instance is already gone).
+/// `recovery` is what the old instance carried.
+pub(crate) fn restart(
+    host: &Arc<HostInner>,
+    session: &Arc<Session>,
+    reason: &StopReason,
+    recovery: Option<Box<Recovery>>,
+) -> Restarted {
+    let options = &session.guest.options;
+    // Without recovery state nothing was checkpointed: every message handled since the
+    // start is lost (all run so far but the failing one).
+    let lost = match &recovery {
+        Some(recovery) => recovery.since_checkpoint,
+        None => session.messages_run().saturating_sub(1),
+    };
+    let mut recovery = recovery.unwrap_or_default();
+    let now = Instant::now();
+    if !recovery.admit_restart(options, now) {
+        return Restarted::Failed(StopReason::Crashed(format!(
+            "{reason}; more than {} restarts in {} ms",
+            options.max_restarts,
+            options.restart_window.as_millis()
+        )));
+    }
+    let began = Instant::now();
+    let mut live = match new_instance(host, session, session.id(), &session.guest, began) {
+        Ok(live) => live,
+        Err(e) => return Restarted::Failed(StopReason::Crashed(format!("restart failed: {e}"))),
+    };
+    let timeout = host.config.call_timeout;
+    let fuel = host.config.fuel_budget();
+    let deadline = began + timeout;
+    let version = session.guest.version.to_string();
+    let mut from_checkpoint = false;
+    if let Some(state) = &recovery.checkpoint {
+        let (outcome, fuel_used) =
+            run_export!(&mut live, fuel, began, deadline, millis(timeout), |e, s| e
+                .call_restore(s, state, &version));
+        session.add_fuel(fuel_used);
+        match outcome {
+            Ok(Ok(())) => from_checkpoint = true,
+            Ok(Err(message)) => {
+                tracing::warn!(target: "sessionhost::session", session_id = %session.id(), %message, "checkpoint rejected by restore; starting afresh");
+            }
+            Err(Failure { error, .. }) => {
+                return Restarted::Failed(StopReason::Crashed(format!(
+                    "restore from the checkpoint failed: {error}"
+                )));
+            }
+        }
+    }
+    if !from_checkpoint {
+        let began = Instant::now();
+        let (outcome, fuel_used) = run_export!(
+            &mut live,
+            fuel,
+            began,
+            began + timeout,
+            millis(timeout),
+            |e, s| e.call_init(s, &recovery.args)
+        );
+        session.add_fuel(fuel_used);
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                return Restarted::Failed(StopReason::Crashed(format!(
+                    "init refused on restart: {message}"
+                )));
+            }
+            Err(Failure { error, .. }) => {
+                return Restarted::Failed(StopReason::Crashed(format!(
+                    "init failed on restart: {error}"
+                )));
+            }
+        }
+    }
+    recovery.since_checkpoint = 0;
+    live.recovery = Some(recovery);
+    Restarted::Live {
+        live,
+        from_checkpoint,
+        lost,
+    }
+}
+
+/// After a handled message: counts it, and takes a checkpoint when one is due. A checkpoint
+/// whose `snapshot` fails is returned as the message's failure (the session restarts or ends).
+pub(crate) fn after_message(
+    host: &Arc<HostInner>,
+    session: &Session,
+    live: &mut Live,
+) -> Result<(), Failure> {
+    let every = u64::from(session.guest.options.checkpoint_every);
+    let Some(recovery) = live.recovery.as_mut() else {
+        return Ok(());
+    };
+    recovery.since_checkpoint += 1;
+    if every == 0 || recovery.no_snapshots || recovery.since_checkpoint < every {
+        return Ok(());
+    }
+    let timeout = host.config.call_timeout;
+    let fuel = host.config.fuel_budget();
+    let began = Instant::now();
+    let (outcome, fuel_used) = run_export!(
+        live,
+        fuel,
+        began,
+        began + timeout,
+        millis(timeout),
+        |e, s| e.call_snapshot(s)
+    );
+    session.add_fuel(fuel_used);
+    let recovery = live.recovery.get_or_insert_with(Box::default);
+    match outcome? {
+        Some(state) => {
+            recovery.checkpoint = Some(state.into());
+            recovery.since_checkpoint = 0;
+        }
+        None => recovery.no_snapshots = true,
+    }
+    Ok(())
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_restart_after_the_right_endings() {
+        let crash = StopReason::Crashed("x".into());
+        let limit = StopReason::Limit("timeout".into());
+        let asked = StopReason::Requested("bye".into());
+        for (policy, expected) in [
+            (RestartPolicy::Temporary, [false, false, false]),
+            (RestartPolicy::Transient, [true, true, false]),
+            (RestartPolicy::Permanent, [true, true, true]),
+        ] {
+            let got = [&crash, &limit, &asked].map(|r| policy.restarts_after(r));
+            assert_eq!(got, expected, "{policy:?}");
+            for outside in [
+                StopReason::Normal,
+                StopReason::IdleTimeout,
+                StopReason::Shutdown,
+            ] {
+                assert!(!policy.restarts_after(&outside));
+            }
+        }
+    }
+
+    #[test]
+    fn intensity_counts_restarts_within_the_window() {
+        let options = GuestOptions::default(); // 3 in 5 s
+        let mut recovery = Recovery::default();
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert!(recovery.admit_restart(&options, t0 + Duration::from_secs(i)));
+        }
+        assert!(!recovery.admit_restart(&options, t0 + Duration::from_secs(3)));
+        // The first restart leaves the window after 5 s.
+        assert!(recovery.admit_restart(&options, t0 + Duration::from_millis(5_001)));
+    }
+
+    #[test]
+    fn recovery_is_only_kept_when_needed() {
+        let plain = GuestOptions::default();
+        assert!(Recovery::for_start(b"", &plain).is_none());
+        assert!(Recovery::for_start(b"{}", &plain).is_some());
+        let checkpointed = GuestOptions {
+            checkpoint_every: 1,
+            ..plain.clone()
+        };
+        assert!(Recovery::for_start(b"", &checkpointed).is_some());
+        let temporary = GuestOptions {
+            restart: RestartPolicy::Temporary,
+            ..plain
+        };
+        assert!(Recovery::for_start(b"{}", &temporary).is_none());
+    }
+
+    #[test]
+    fn options_reject_unknown_keys() {
+        let error = toml::from_str::<GuestOptions>("restrat = \"permanent\"").unwrap_err();
+        assert!(error.to_string().contains("restrat"), "{error}");
+    }
+}
