@@ -51,6 +51,11 @@ pub struct HostConfig {
     /// `killed: session_max_lifetime reached`. Default: none.
     #[serde(default, with = "humantime_serde")]
     pub session_max_lifetime: Option<Duration>,
+    /// Idle time after which a session whose guest supports snapshots is hibernated: reduced
+    /// to its snapshot in the snapshot store, its instance freed, and woken by its next
+    /// message. Default: 5 minutes. `0s` disables hibernation.
+    #[serde(with = "humantime_serde")]
+    pub hibernate_after: Duration,
     /// New sessions allowed per minute, as a token bucket holding one minute's worth; over it,
     /// starting fails with `rate_limited`. `0` disables the limit. Default: 100.
     pub rate_limit: u32,
@@ -86,6 +91,7 @@ impl Default for HostConfig {
             max_sessions: 10_000,
             session_ttl: Duration::from_secs(3600),
             session_max_lifetime: None,
+            hibernate_after: Duration::from_secs(300),
             rate_limit: 100,
             call_timeout: Duration::from_secs(5),
             fuel_per_call: 1_000_000_000,
@@ -188,6 +194,8 @@ impl HostConfigBuilder {
         max_sessions: usize,
         /// See [`HostConfig::session_ttl`].
         session_ttl: Duration,
+        /// See [`HostConfig::hibernate_after`].
+        hibernate_after: Duration,
         /// See [`HostConfig::rate_limit`].
         rate_limit: u32,
         /// See [`HostConfig::call_timeout`].

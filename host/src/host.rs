@@ -35,6 +35,7 @@ use crate::reaper::Reaper;
 use crate::reason::StopReason;
 use crate::registry::SessionRegistry;
 use crate::session::{Mail, Session, millis};
+use crate::store::{MemoryStore, SnapshotStore, TimerRecord};
 use crate::supervisor::{self, GuestOptions, Recovery};
 use crate::timers::TimerService;
 
@@ -103,6 +104,9 @@ impl StartOptions {
 pub struct ShutdownReport {
     /// Sessions ended with reason `shutdown`.
     pub ended: usize,
+    /// Of those, sessions whose snapshot was stored in a durable store (they come back on
+    /// their next message after a restart with the same store).
+    pub saved: usize,
 }
 
 /// Runs one WebAssembly component instance per session. See the module docs.
@@ -133,6 +137,8 @@ pub(crate) struct HostInner {
     pub(crate) timers: TimerService,
     /// Every session's expiry deadline.
     pub(crate) reaper: Reaper,
+    /// Hibernated sessions.
+    pub(crate) store: Arc<dyn SnapshotStore>,
     /// Live sessions, counted against `max_sessions`. Taken before a session is
     /// instantiated, released exactly once when it ends (or when its start fails).
     live: AtomicUsize,
@@ -146,6 +152,12 @@ pub(crate) struct HostInner {
 impl HostInner {
     pub(crate) fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
+    }
+
+    /// Gives back the `max_sessions` place of a hibernated session.
+    pub(crate) fn release_hibernated(&self) {
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        self.counters.hibernated.add(1);
     }
 
     /// Whether [`Host::shutdown`] has begun.
@@ -192,6 +204,15 @@ impl Host {
     /// Builds a host: validates the configuration, creates the engine and its pools, and
     /// starts the epoch clock. No guest is loaded yet.
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
+        Self::with_store(config, Arc::new(MemoryStore::new()))
+    }
+
+    /// Builds a host that keeps hibernated sessions in `store` (for example a
+    /// [`PersistentStore`](crate::store::PersistentStore), so they survive a restart).
+    pub fn with_store(
+        config: HostConfig,
+        store: Arc<dyn SnapshotStore>,
+    ) -> Result<Self, HostError> {
         config.validate()?;
         let engine = build_engine(&config)?;
         let mut linker = Linker::new(&engine);
@@ -212,6 +233,7 @@ impl Host {
             counters: Counters::default(),
             timers: TimerService::new(),
             reaper: Reaper::new(),
+            store,
             live: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             _ticker: ticker,
@@ -328,89 +350,8 @@ impl Host {
     }
 
     async fn start_inner(&self, options: StartOptions) -> Result<SessionId, SessionError> {
-        let inner = &self.inner;
-        if inner.shutting_down.load(Ordering::Acquire) {
-            return Err(SessionError::ShuttingDown);
-        }
-        let id = match &options.id {
-            Some(text) => SessionId::parse(text)?,
-            None => SessionId::generate(),
-        };
-        if inner.registry.contains(&id) {
-            return Err(SessionError::AlreadyStarted);
-        }
-        let name = options
-            .guest
-            .as_deref()
-            .or(inner.config.default_guest.as_deref())
-            .ok_or_else(|| SessionError::GuestNotFound {
-                name: "(no guest given and no default_guest configured)".into(),
-            })?;
-        let guest = inner
-            .guests
-            .get(name)
-            .ok_or_else(|| SessionError::GuestNotFound { name: name.into() })?;
-        match &options.restore {
-            Some(restore) => inner.check_size(restore.state.len())?,
-            None => inner.check_size(options.args.len())?,
-        }
-
-        let max = inner.config.max_sessions;
-        let mut reservation = Reservation {
-            live: &inner.live,
-            committed: false,
-        };
-        if inner.live.fetch_add(1, Ordering::AcqRel) >= max {
-            return Err(SessionError::SessionLimitReached { max });
-        }
-        if let Some(rate) = &inner.rate
-            && let Err(retry_after) = rate.try_take()
-        {
-            inner.counters.rate_limited.add(1);
-            return Err(SessionError::RateLimited { retry_after });
-        }
-
-        let session = Arc::new(Session::new(inner, id.clone(), Arc::clone(&guest)));
-        let mut slot = session
-            .slot
-            .try_lock()
-            .expect("nobody else can see a session being started");
-        let timeout = inner.config.call_timeout;
-        let began = Instant::now();
-        let deadline = began + timeout;
-        let fuel = inner.config.fuel_budget();
-        let mut live = supervisor::new_instance(inner, &session, id.clone(), &guest, began)?;
-        live.recovery = match &options.restore {
-            None => Recovery::for_start(&options.args, &guest.options),
-            Some(restore) => Recovery::from_snapshot(&restore.state, &guest.options),
-        };
-        let (outcome, fuel_used) = match &options.restore {
-            None => {
-                run_export!(&mut live, fuel, began, deadline, millis(timeout), |e, s| e
-                    .call_init(s, &options.args))
-            }
-            Some(restore) => {
-                run_export!(&mut live, fuel, began, deadline, millis(timeout), |e, s| e
-                    .call_restore(s, &restore.state, &restore.from_version))
-            }
-        };
-        session.add_fuel(fuel_used);
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => return Err(SessionError::GuestError(message)),
-            Err(failure) => return Err(failure.error),
-        }
-        let stop = live.store.data_mut().stop_requested.take();
-        session.set_live(&mut slot, live);
-        inner.registry.insert_new(Arc::clone(&session))?;
-        reservation.committed = true;
-        if let Some(deadline) = session.expires_at_ms(&inner.config) {
-            inner.reaper.watch(inner, &session, deadline);
-        }
-        if let Some(reason) = stop {
-            session.end_locked(&mut slot, inner, StopReason::Requested(reason));
-        }
-        Ok(id)
+        let session = start_session(&self.inner, options, StartExtras::default()).await?;
+        Ok(session.id())
     }
 
     /// Sends `request` to the session's `handle-call` and waits for the reply.
@@ -427,10 +368,17 @@ impl Host {
     ) -> Result<Vec<u8>, SessionError> {
         let inner = &self.inner;
         inner.check_size(request.len())?;
-        let session = inner.session(id)?;
         let timeout = timeout.unwrap_or(inner.config.call_timeout);
         let started = Instant::now();
-        let result = session.call(inner, request, timeout).await;
+        let mut attempt = 0;
+        let (session, result) = loop {
+            let session = inner.resolve(id).await?;
+            let result = session.call(inner, request, timeout).await;
+            if retry_after_hibernation(&session, &result, &mut attempt) {
+                continue;
+            }
+            break (session, result);
+        };
         inner
             .counters
             .record_call(result.as_ref().map(drop), started.elapsed());
@@ -451,10 +399,17 @@ impl Host {
     pub async fn cast(&self, id: &str, message: &[u8]) -> Result<(), SessionError> {
         let inner = &self.inner;
         inner.check_size(message.len())?;
-        let session = inner.session(id)?;
-        let result = session
-            .enqueue(inner, Mail::Cast(message.to_vec()))
-            .map_err(|(_, e)| e);
+        let mut attempt = 0;
+        let (session, result) = loop {
+            let session = inner.resolve(id).await?;
+            let result = session
+                .enqueue(inner, Mail::Cast(message.to_vec()))
+                .map_err(|(_, e)| e);
+            if retry_after_hibernation(&session, &result, &mut attempt) {
+                continue;
+            }
+            break (session, result);
+        };
         if result.is_ok() {
             inner.counters.casts.add(1);
         }
@@ -476,27 +431,65 @@ impl Host {
 
     /// Ends the session with the given reason (see [`terminate`](Self::terminate)).
     pub async fn terminate_with(&self, id: &str, reason: StopReason) -> Result<(), SessionError> {
-        let session = self.inner.session(id)?;
-        session.terminate(&self.inner, reason).await
+        let mut attempt = 0;
+        loop {
+            let session = self.inner.resolve(id).await?;
+            let result = session.terminate(&self.inner, reason.clone()).await;
+            if !retry_after_hibernation(&session, &result, &mut attempt) {
+                return result;
+            }
+        }
     }
 
     /// Gives the session a new random ID and returns it: same live instance and state, and
     /// the old ID stops working at once. Call it when a user logs in, so an ID planted before
     /// login (session fixation) is worthless afterwards.
     pub async fn rotate_id(&self, id: &str) -> Result<SessionId, SessionError> {
-        let session = self.inner.session(id)?;
-        session.rotate_id(&self.inner).await
+        let mut attempt = 0;
+        loop {
+            let session = self.inner.resolve(id).await?;
+            let result = session.rotate_id(&self.inner).await;
+            if !retry_after_hibernation(&session, &result, &mut attempt) {
+                return result;
+            }
+        }
     }
 
-    /// Whether a live session has this ID.
+    /// Hibernates the session now, whatever its idle time (see the README's "Hibernation").
+    /// `Ok(false)`: it stays live — it has subscribers or pending messages, its guest does
+    /// not support snapshots or opted out, or the store refused the record.
+    pub async fn hibernate(&self, id: &str) -> Result<bool, SessionError> {
+        let Some(session) = self.inner.registry.get(id) else {
+            return if self.inner.is_hibernated(id) {
+                Ok(true)
+            } else {
+                Err(id::not_found(id))
+            };
+        };
+        Ok(crate::hibernate::hibernate_now(&session, &self.inner).await)
+    }
+
+    /// Whether a session has this ID: live, or hibernated (its next message wakes it).
     pub fn is_started(&self, id: &str) -> bool {
-        self.inner.registry.contains(id)
+        self.inner.registry.contains(id) || self.inner.is_hibernated(id)
     }
 
-    /// Marks the session active now, postponing its idle expiry.
+    /// Wakes the session if it is hibernated (messages do this by themselves; `subscribe`
+    /// and `info` need a live session).
+    pub async fn wake(&self, id: &str) -> Result<(), SessionError> {
+        self.inner.resolve(id).await.map(drop)
+    }
+
+    /// Marks the session active now, postponing its idle expiry (a hibernated session's
+    /// stored activity is updated without waking it).
     pub fn touch(&self, id: &str) -> Result<(), SessionError> {
-        self.inner.session(id)?.touch(&self.inner);
-        Ok(())
+        match self.inner.registry.get(id) {
+            Some(session) => {
+                session.touch(&self.inner);
+                Ok(())
+            }
+            None => self.inner.touch_hibernated(id),
+        }
     }
 
     /// IDs of the live sessions, in no particular order.
@@ -557,7 +550,14 @@ impl Host {
     /// support snapshots). Queued casts are delivered first. Start a session from it with
     /// [`StartOptions::restore`].
     pub async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>, SessionError> {
-        self.inner.session(id)?.snapshot(&self.inner).await
+        let mut attempt = 0;
+        loop {
+            let session = self.inner.resolve(id).await?;
+            let result = session.snapshot(&self.inner).await;
+            if !retry_after_hibernation(&session, &result, &mut attempt) {
+                return result;
+            }
+        }
     }
 
     /// Stops accepting new sessions and ends every live one with reason `shutdown` (their
@@ -566,16 +566,157 @@ impl Host {
     pub async fn shutdown(&self) -> ShutdownReport {
         self.inner.shutting_down.store(true, Ordering::Release);
         let mut tasks = tokio::task::JoinSet::new();
+        let durable = self.inner.store.durable();
         for session in self.inner.registry.sessions() {
             let inner = Arc::clone(&self.inner);
-            tasks.spawn(async move { session.terminate(&inner, StopReason::Shutdown).await });
+            tasks.spawn(async move {
+                if durable {
+                    let saved = crate::hibernate::save_and_end(&session, &inner).await;
+                    (true, saved)
+                } else {
+                    let ended = session.terminate(&inner, StopReason::Shutdown).await;
+                    (ended.is_ok(), false)
+                }
+            });
         }
         let mut report = ShutdownReport::default();
         while let Some(result) = tasks.join_next().await {
-            if matches!(result, Ok(Ok(()))) {
-                report.ended += 1;
+            if let Ok((ended, saved)) = result {
+                report.ended += usize::from(ended);
+                report.saved += usize::from(saved);
             }
+        }
+        if durable && let Err(error) = self.inner.store.flush() {
+            tracing::error!(target: "sessionhost::session", %error, "flushing the snapshot store failed");
         }
         report
     }
+}
+
+/// What a wake adds to a start (see `hibernate.rs`).
+#[derive(Default)]
+pub(crate) struct StartExtras {
+    /// Waking a hibernated session: no rate limit, and the ID may be in the store.
+    pub(crate) woken: bool,
+    /// The session's original init arguments (kept for restarts).
+    pub(crate) args: Vec<u8>,
+    /// Timers to re-arm once the state is restored.
+    pub(crate) timers: Vec<TimerRecord>,
+    /// Last activity to carry over (host clock milliseconds).
+    pub(crate) last_active_ms: Option<u64>,
+}
+
+/// Starts (or wakes) a session; see [`Host::start`].
+pub(crate) async fn start_session(
+    inner: &Arc<HostInner>,
+    options: StartOptions,
+    extras: StartExtras,
+) -> Result<Arc<Session>, SessionError> {
+    if inner.shutting_down.load(Ordering::Acquire) {
+        return Err(SessionError::ShuttingDown);
+    }
+    let id = match &options.id {
+        Some(text) => SessionId::parse(text)?,
+        None => SessionId::generate(),
+    };
+    if inner.registry.contains(&id) || (!extras.woken && inner.is_hibernated(&id)) {
+        return Err(SessionError::AlreadyStarted);
+    }
+    let name = options
+        .guest
+        .as_deref()
+        .or(inner.config.default_guest.as_deref())
+        .ok_or_else(|| SessionError::GuestNotFound {
+            name: "(no guest given and no default_guest configured)".into(),
+        })?;
+    let guest = inner
+        .guests
+        .get(name)
+        .ok_or_else(|| SessionError::GuestNotFound { name: name.into() })?;
+    match &options.restore {
+        Some(restore) => inner.check_size(restore.state.len())?,
+        None => inner.check_size(options.args.len())?,
+    }
+
+    let max = inner.config.max_sessions;
+    let mut reservation = Reservation {
+        live: &inner.live,
+        committed: false,
+    };
+    if inner.live.fetch_add(1, Ordering::AcqRel) >= max {
+        return Err(SessionError::SessionLimitReached { max });
+    }
+    if let Some(rate) = &inner.rate
+        && !extras.woken
+        && let Err(retry_after) = rate.try_take()
+    {
+        inner.counters.rate_limited.add(1);
+        return Err(SessionError::RateLimited { retry_after });
+    }
+
+    let session = Arc::new(Session::new(inner, id.clone(), Arc::clone(&guest)));
+    let mut slot = session
+        .slot
+        .try_lock()
+        .expect("nobody else can see a session being started");
+    let timeout = inner.config.call_timeout;
+    let began = Instant::now();
+    let deadline = began + timeout;
+    let fuel = inner.config.fuel_budget();
+    let mut live = supervisor::new_instance(inner, &session, id.clone(), &guest, began)?;
+    live.recovery = match &options.restore {
+        None => Recovery::for_start(&options.args, &guest.options),
+        Some(restore) => Recovery::from_snapshot(&restore.state, &extras.args, &guest.options),
+    };
+    let (outcome, fuel_used) = match &options.restore {
+        None => {
+            run_export!(&mut live, fuel, began, deadline, millis(timeout), |e, s| e
+                .call_init(s, &options.args))
+        }
+        Some(restore) => {
+            run_export!(&mut live, fuel, began, deadline, millis(timeout), |e, s| e
+                .call_restore(s, &restore.state, &restore.from_version))
+        }
+    };
+    session.add_fuel(fuel_used);
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => return Err(SessionError::GuestError(message)),
+        Err(failure) => return Err(failure.error),
+    }
+    if !extras.timers.is_empty() {
+        let ctx = live.store.data_mut();
+        let (host, weak) = (ctx.host.clone(), ctx.session.clone());
+        let timers = ctx.timers.get_or_insert_with(Box::default);
+        if let Err(reason) = timers.import(&host, &weak, extras.timers) {
+            tracing::warn!(target: "sessionhost::session", session_id = %id, %reason, "timers of a woken session were not re-armed");
+        }
+    }
+    if let Some(ms) = extras.last_active_ms {
+        session.set_last_active_ms(ms);
+    }
+    let stop = live.store.data_mut().stop_requested.take();
+    session.set_live(&mut slot, live);
+    inner.registry.insert_new(Arc::clone(&session))?;
+    reservation.committed = true;
+    if let Some(deadline) = session.next_deadline_ms(inner) {
+        inner.reaper.watch(inner, &session, deadline);
+    }
+    if let Some(reason) = stop {
+        session.end_locked(&mut slot, inner, StopReason::Requested(reason));
+    }
+    drop(slot);
+    Ok(session)
+}
+
+/// Whether a message refused by a session object that hibernated meanwhile should be sent
+/// again (to the woken session). Bounded, so a session that keeps hibernating under a sender
+/// cannot loop it forever.
+fn retry_after_hibernation<T>(
+    session: &Session,
+    result: &Result<T, SessionError>,
+    attempt: &mut u32,
+) -> bool {
+    *attempt += 1;
+    *attempt < 8 && matches!(result, Err(SessionError::SessionNotFound)) && session.was_hibernated()
 }

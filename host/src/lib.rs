@@ -30,6 +30,8 @@
 //! - `imports.rs` — the host functions guests import (`session-id`, `log`, `publish`...).
 //! - `timers.rs` — `send-after` / `cancel-timer`, delivered through the mailbox.
 //! - `supervisor.rs` — restart policies, intensity, checkpoints.
+//! - `hibernate.rs` — idle sessions reduced to a snapshot in the store, woken on demand.
+//! - [`store`] — where hibernated sessions live: in memory, or durable (redb).
 //! - `reaper.rs` — idle expiry (`session_ttl`, `session_max_lifetime`), one ordered map.
 //! - `events.rs` — what subscribers receive.
 //! - `offload.rs` — guests run synchronously on the caller's thread; long-running messages
@@ -55,6 +57,7 @@ mod error;
 mod events;
 mod exec;
 mod guest;
+mod hibernate;
 mod host;
 pub mod http;
 mod id;

@@ -173,7 +173,18 @@ fn init_logs(format: LogFormat) {
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args)?;
     init_logs(config.log);
-    let host = Host::new(config.host.clone()).context("creating the host")?;
+    let host = match &config.data_dir {
+        Some(dir) => {
+            let path = dir.join("sessions.redb");
+            let store = sessionhost::store::PersistentStore::open(&path)
+                .with_context(|| format!("opening the session store {}", path.display()))?;
+            let hibernated = sessionhost::store::SnapshotStore::len(&store).unwrap_or(0);
+            tracing::info!(store = %path.display(), hibernated, "session store opened");
+            Host::with_store(config.host.clone(), std::sync::Arc::new(store))
+        }
+        None => Host::new(config.host.clone()),
+    }
+    .context("creating the host")?;
     if let Some(name) = config
         .guest_options
         .keys()

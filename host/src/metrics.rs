@@ -65,6 +65,9 @@ pub(crate) struct Counters {
     pub(crate) expired: StripedCounter,
     /// Sessions started again by their restart policy.
     pub(crate) restarts: StripedCounter,
+    /// Sessions hibernated / woken.
+    pub(crate) hibernated: StripedCounter,
+    pub(crate) woken: StripedCounter,
     pub(crate) casts: StripedCounter,
     pub(crate) fuel: StripedCounter,
     pub(crate) calls: [StripedCounter; CALL_OUTCOMES.len()],
@@ -120,6 +123,8 @@ impl Counters {
             mailbox_full_total: self.mailbox_full.get(),
             expired_total: self.expired.get(),
             restarted_total: self.restarts.get(),
+            hibernated_total: self.hibernated.get(),
+            woken_total: self.woken.get(),
             casts_total: self.casts.get(),
             fuel_consumed_total: self.fuel.get(),
             calls_total: CALL_OUTCOMES
@@ -152,6 +157,10 @@ pub struct CounterSnapshot {
     pub expired_total: u64,
     /// Sessions started again by their guest's restart policy.
     pub restarted_total: u64,
+    /// Sessions hibernated (snapshot stored, instance freed).
+    pub hibernated_total: u64,
+    /// Hibernated sessions woken by a message.
+    pub woken_total: u64,
     /// Casts accepted.
     pub casts_total: u64,
     /// Fuel burned by all guests.

@@ -38,8 +38,16 @@ pub(crate) struct Reaper {
     started: AtomicBool,
 }
 
+/// What an entry watches.
+enum Watched {
+    /// A live session: it may expire or hibernate.
+    Live(Weak<Session>),
+    /// A hibernated session, by ID: its record is dropped when its idle TTL runs out.
+    Hibernated(Box<str>),
+}
+
 struct ReaperState {
-    queue: parking_lot::Mutex<BTreeMap<Key, Weak<Session>>>,
+    queue: parking_lot::Mutex<BTreeMap<Key, Watched>>,
     /// Wakes the task: a new earliest deadline, or the host going away.
     wake: Notify,
     closed: AtomicBool,
@@ -62,6 +70,38 @@ impl Reaper {
     /// Watches `session` until `deadline_ms` (host clock). Needs the host's runtime the first
     /// time (the task is spawned then); without one, expiry is off and a warning says so.
     pub(crate) fn watch(&self, host: &Arc<HostInner>, session: &Arc<Session>, deadline_ms: u64) {
+        if !self.start(host) {
+            return;
+        }
+        let key = self.state.enter(session, deadline_ms);
+        self.wake_if_first(key);
+    }
+
+    /// Watches a hibernated session until its idle TTL runs out at `deadline_ms`.
+    pub(crate) fn watch_hibernated(&self, host: &Arc<HostInner>, id: &str, deadline_ms: u64) {
+        if !self.start(host) {
+            return;
+        }
+        let key = (
+            deadline_ms,
+            self.state.sequence.fetch_add(1, Ordering::Relaxed),
+        );
+        self.state
+            .queue
+            .lock()
+            .insert(key, Watched::Hibernated(id.into()));
+        self.wake_if_first(key);
+    }
+
+    fn wake_if_first(&self, key: Key) {
+        let earliest = self.state.queue.lock().keys().next() == Some(&key);
+        if earliest {
+            self.state.wake.notify_one();
+        }
+    }
+
+    /// Spawns the task on first use; false when there is no runtime to spawn it on.
+    fn start(&self, host: &Arc<HostInner>) -> bool {
         if !self.started.swap(true, Ordering::AcqRel) {
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                 self.started.store(false, Ordering::Release);
@@ -69,15 +109,11 @@ impl Reaper {
                     target: "sessionhost::session",
                     "no async runtime: idle sessions will not expire"
                 );
-                return;
+                return false;
             };
             runtime.spawn(run(Arc::clone(&self.state), Arc::downgrade(host)));
         }
-        let key = self.state.enter(session, deadline_ms);
-        let earliest = self.state.queue.lock().keys().next() == Some(&key);
-        if earliest {
-            self.state.wake.notify_one();
-        }
+        true
     }
 
     /// Drops an ended session's entry, so its memory is freed now rather than at its
@@ -94,7 +130,7 @@ impl ReaperState {
         let key = (deadline_ms, self.sequence.fetch_add(1, Ordering::Relaxed));
         let mut queue = self.queue.lock();
         session.set_reaper_key(key);
-        queue.insert(key, Arc::downgrade(session));
+        queue.insert(key, Watched::Live(Arc::downgrade(session)));
         key
     }
 }
@@ -144,14 +180,23 @@ fn sweep(state: &ReaperState, host: &Arc<HostInner>, now: u64) {
                 _ => None,
             }
         };
-        let Some((_, session)) = entry else { return };
-        let Some(session) = session.upgrade() else {
+        let Some((_, watched)) = entry else { return };
+        let session = match watched {
+            Watched::Live(session) => session.upgrade(),
+            Watched::Hibernated(id) => {
+                let host = Arc::clone(host);
+                // The store may block (a durable one writes to disk).
+                tokio::task::spawn_blocking(move || host.expire_hibernated(&id));
+                None
+            }
+        };
+        let Some(session) = session else {
             continue;
         };
         if !session.is_live() {
             continue;
         }
-        match session.expires_at_ms(&host.config) {
+        match session.next_deadline_ms(host) {
             Some(deadline) if deadline > now => {
                 let key = state.enter(&session, deadline);
                 if !session.is_live() {
@@ -162,7 +207,7 @@ fn sweep(state: &ReaperState, host: &Arc<HostInner>, now: u64) {
             Some(_) => {
                 let host = Arc::clone(host);
                 tokio::spawn(async move {
-                    if let Some(later) = session.expire(&host).await {
+                    if let Some(later) = session.on_deadline(&host).await {
                         host.reaper.watch(&host, &session, later);
                     }
                 });

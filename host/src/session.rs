@@ -65,6 +65,8 @@ pub(crate) enum Slot {
 const STATE_LIVE: u8 = 0;
 const STATE_ENDING: u8 = 1;
 const STATE_ENDED: u8 = 2;
+/// Reduced to a snapshot in the store; the next message wakes a new session object.
+const STATE_HIBERNATED: u8 = 3;
 
 /// One session. Shared as `Arc<Session>` by the registry and by callers in flight.
 pub(crate) struct Session {
@@ -78,6 +80,8 @@ pub(crate) struct Session {
     created_ms: u64,
     /// Milliseconds since the host's clock base of the last call, cast or touch.
     last_active_ms: AtomicU64,
+    /// The guest's `snapshot` returned `none`: never try to hibernate it.
+    no_snapshots: AtomicBool,
     /// This session's entry in the reaper: (deadline, sequence). Written under the reaper's
     /// lock; read when the session ends, to remove the entry.
     reaper_deadline: AtomicU64,
@@ -112,6 +116,7 @@ impl Session {
             created: SystemTime::now(),
             created_ms: host.clock.now_ms(),
             last_active_ms: AtomicU64::new(host.clock.now_ms()),
+            no_snapshots: AtomicBool::new(false),
             reaper_deadline: AtomicU64::new(u64::MAX),
             reaper_sequence: AtomicU64::new(u64::MAX),
             calls: AtomicU64::new(0),
@@ -171,6 +176,86 @@ impl Session {
             .store(host.clock.now_ms(), Ordering::Relaxed);
     }
 
+    /// Whether this session object was retired by hibernation (its ID lives on in the
+    /// store: look it up again).
+    pub(crate) fn was_hibernated(&self) -> bool {
+        self.state.load(Ordering::Acquire) == STATE_HIBERNATED
+    }
+
+    /// Whether anyone subscribes to this session's events.
+    pub(crate) fn has_subscribers(&self) -> bool {
+        self.events.get().is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
+    /// When this session hibernates (host clock milliseconds), if it can.
+    fn hibernates_at_ms(&self, config: &HostConfig) -> Option<u64> {
+        let after = config.hibernate_after;
+        (!after.is_zero()
+            && self.guest.options.hibernate
+            && !self.no_snapshots.load(Ordering::Relaxed))
+        .then(|| {
+            self.last_active_ms
+                .load(Ordering::Relaxed)
+                .saturating_add(millis_u64(after))
+        })
+    }
+
+    /// The reaper's next deadline for this session: expiry or hibernation, the sooner.
+    pub(crate) fn next_deadline_ms(&self, host: &HostInner) -> Option<u64> {
+        match (
+            self.expires_at_ms(&host.config),
+            self.hibernates_at_ms(&host.config),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Stops trying to hibernate: the guest's `snapshot` returned `none`.
+    pub(crate) fn set_no_snapshots(&self) {
+        self.no_snapshots.store(true, Ordering::Relaxed);
+    }
+
+    /// Last activity, in host clock milliseconds.
+    pub(crate) fn last_active_ms(&self) -> u64 {
+        self.last_active_ms.load(Ordering::Relaxed)
+    }
+
+    /// Sets the last activity (a woken session carries its stored one).
+    pub(crate) fn set_last_active_ms(&self, ms: u64) {
+        self.last_active_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Marks the session hibernated, under the queue lock, unless messages are pending:
+    /// from then on senders are refused and look the ID up again. False: it is busy.
+    pub(crate) fn mark_hibernated(&self) -> bool {
+        let queue = self.queue.lock();
+        if !queue.is_empty() || self.pending.load(Ordering::Acquire) > 0 {
+            return false;
+        }
+        self.state
+            .compare_exchange(
+                STATE_LIVE,
+                STATE_HIBERNATED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+    }
+
+    /// Drops the instance of a session marked hibernated: out of the registry, the reaper
+    /// and the live count. No `terminate`, no final event: the session lives on in the store.
+    pub(crate) fn retire_hibernated(
+        self: &Arc<Self>,
+        slot: &mut MutexGuard<'_, Slot>,
+        host: &HostInner,
+    ) {
+        **slot = Slot::Ended;
+        host.registry.remove_if_same(&self.id(), self);
+        host.reaper.forget(self);
+        host.release_hibernated();
+    }
+
     /// When this session expires (host clock milliseconds): `session_ttl` after its last
     /// activity, or at `session_max_lifetime`, whichever is first. `None`: never.
     pub(crate) fn expires_at_ms(&self, config: &HostConfig) -> Option<u64> {
@@ -188,18 +273,25 @@ impl Session {
         }
     }
 
-    /// Ends the session if it has expired, under its lock and after its queued casts. Returns
-    /// the new deadline when activity moved it (the reaper watches again until then).
-    pub(crate) async fn expire(self: &Arc<Self>, host: &Arc<HostInner>) -> Option<u64> {
+    /// At a reaper deadline, under the lock and after queued casts: ends the session if it
+    /// has expired, hibernates it if it is due. Returns the next deadline when it lives on
+    /// (the reaper watches again until then).
+    pub(crate) async fn on_deadline(self: &Arc<Self>, host: &Arc<HostInner>) -> Option<u64> {
         let mut slot = self.slot.lock().await;
         self.prepare_locked(&mut slot, host);
         if !matches!(&*slot, Slot::Live(_)) {
             return None;
         }
-        let deadline = self.expires_at_ms(&host.config)?;
         let now = host.clock.now_ms();
-        if deadline > now {
-            return Some(deadline);
+        let expired = self.expires_at_ms(&host.config).is_some_and(|d| d <= now);
+        if !expired {
+            if self
+                .hibernates_at_ms(&host.config)
+                .is_some_and(|d| d <= now)
+            {
+                return crate::hibernate::hibernate_locked(self, &mut slot, host, now);
+            }
+            return self.next_deadline_ms(host);
         }
         let idle_ms = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
         let reason = match host.config.session_max_lifetime {
@@ -305,8 +397,17 @@ impl Session {
             Ok(admitted) => admitted,
             Err(e) => return Err((mail, e)),
         };
-        self.queue.lock().push_back(mail);
-        self.queued.fetch_add(1, Ordering::AcqRel);
+        {
+            // The state is checked again under the queue lock: hibernation changes it under
+            // the same lock, so a message is either queued before (and hibernation backs off)
+            // or refused after (and the sender wakes the session).
+            let mut queue = self.queue.lock();
+            if !self.is_live() {
+                return Err((mail, SessionError::SessionNotFound));
+            }
+            queue.push_back(mail);
+            self.queued.fetch_add(1, Ordering::AcqRel);
+        }
         // The place is now held by the queued message; the drainer releases it.
         std::mem::forget(admitted);
         self.schedule_drain(host);
@@ -345,7 +446,11 @@ impl Session {
 
     /// Run by every holder of the lock before its own message: delivers the queued casts in
     /// order.
-    fn prepare_locked(self: &Arc<Self>, slot: &mut MutexGuard<'_, Slot>, host: &Arc<HostInner>) {
+    pub(crate) fn prepare_locked(
+        self: &Arc<Self>,
+        slot: &mut MutexGuard<'_, Slot>,
+        host: &Arc<HostInner>,
+    ) {
         while self.queued.load(Ordering::Acquire) > 0 {
             let Some(mail) = self.queue.lock().pop_front() else {
                 return;

@@ -96,6 +96,9 @@ pub struct GuestOptions {
     /// but the failing message, at the price of one `snapshot` per message. Guests whose
     /// `snapshot` returns `none` are never checkpointed. Default: 0.
     pub checkpoint_every: u32,
+    /// Whether idle sessions of this guest hibernate after the host's `hibernate_after`.
+    /// Default: true (guests whose `snapshot` returns `none` never do).
+    pub hibernate: bool,
 }
 
 impl Default for GuestOptions {
@@ -105,6 +108,7 @@ impl Default for GuestOptions {
             max_restarts: 3,
             restart_window: Duration::from_secs(5),
             checkpoint_every: 0,
+            hibernate: true,
         }
     }
 }
@@ -139,9 +143,14 @@ impl Recovery {
 
     /// Recovery state for a session started from a snapshot: that snapshot is its first
     /// checkpoint.
-    pub(crate) fn from_snapshot(state: &[u8], options: &GuestOptions) -> Option<Box<Self>> {
+    pub(crate) fn from_snapshot(
+        state: &[u8],
+        args: &[u8],
+        options: &GuestOptions,
+    ) -> Option<Box<Self>> {
         (options.restart != RestartPolicy::Temporary).then(|| {
             Box::new(Self {
+                args: args.into(),
                 checkpoint: Some(state.into()),
                 ..Self::default()
             })

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::error::SessionError;
 use crate::host::HostInner;
 use crate::session::{Mail, Session};
+use crate::store::TimerRecord;
 
 /// Longest delay accepted by `send-after` (one year): longer ones are almost surely bugs.
 const MAX_DELAY_MS: u64 = 365 * 24 * 3600 * 1000;
@@ -100,6 +101,11 @@ impl TimerService {
 
     fn cancel(&self, key: &Key) -> bool {
         self.state.queue.lock().remove(key).is_some()
+    }
+
+    /// The message of a pending timer.
+    fn peek(&self, key: &Key) -> Option<Vec<u8>> {
+        self.state.queue.lock().get(key).map(|p| p.message.clone())
     }
 }
 
@@ -220,6 +226,60 @@ impl SessionTimers {
         Ok(id)
     }
 
+    /// The pending timers as records for a snapshot store: due times in wall-clock
+    /// milliseconds, in ID order. Timers stay pending (the caller drops the store next).
+    pub(crate) fn export(&self) -> Vec<TimerRecord> {
+        let Some(host) = self.service.upgrade() else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        let wall_now = host.wall_now_ms();
+        let mut records: Vec<TimerRecord> = self
+            .pending
+            .iter()
+            .filter_map(|(id, key)| {
+                let message = host.timers.peek(key)?;
+                let left = key.0.saturating_duration_since(now);
+                Some(TimerRecord {
+                    id: *id,
+                    due_at_ms: wall_now.saturating_add(millis(left)),
+                    message,
+                })
+            })
+            .collect();
+        records.sort_by_key(|t| t.id);
+        records
+    }
+
+    /// Re-schedules timers of a woken session (IDs kept; overdue ones fire at once), and
+    /// resumes ID numbering after the largest.
+    pub(crate) fn import(
+        &mut self,
+        host: &Weak<HostInner>,
+        session: &Weak<Session>,
+        records: Vec<TimerRecord>,
+    ) -> Result<(), String> {
+        let Some(strong) = host.upgrade() else {
+            return Err("the host is shutting down".into());
+        };
+        let wall_now = strong.wall_now_ms();
+        for record in records {
+            let delay = Duration::from_millis(record.due_at_ms.saturating_sub(wall_now));
+            let pending = Pending {
+                session: session.clone(),
+                id: record.id,
+                message: record.message,
+            };
+            let key = strong
+                .timers
+                .schedule(host, Instant::now() + delay, pending)?;
+            self.next_id = self.next_id.max(record.id);
+            self.pending.insert(record.id, key);
+        }
+        self.service = host.clone();
+        Ok(())
+    }
+
     /// Cancels a pending timer; false when it was already delivered, cancelled or unknown.
     pub(crate) fn cancel(&mut self, id: u64) -> bool {
         let Some(key) = self.pending.remove(&id) else {
@@ -236,6 +296,15 @@ impl SessionTimers {
     pub(crate) fn take_fired(&mut self, id: u64) -> bool {
         self.pending.remove(&id).is_some()
     }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn wall_ms(at: SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH).map_or(0, millis)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Drop for SessionTimers {

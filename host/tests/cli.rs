@@ -210,3 +210,57 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_their_cookies_survive_a_server_restart_with_a_data_dir() {
+    let dir = tempdir("restart");
+    let config = dir.join("sessionhost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {dir:?}\n[host]\ndefault_guest = \"counter\"\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n[guests]\ncounter = {:?}\n",
+            guests::COUNTER
+        ),
+    )
+    .unwrap();
+    let visitor = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let mut expected = 0;
+    for run in 0..2 {
+        let mut server = Server::spawn(&config, &[]);
+        let ready = server.wait_for("sessionhost serving");
+        let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+        let url = format!(
+            "http://{}/v1/session/call",
+            ready["fields"]["listen"].as_str().unwrap()
+        );
+        for _ in 0..2 {
+            expected += 1;
+            let body: serde_json::Value = visitor
+                .post(&url)
+                .body(r#"{"op":"incr"}"#)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(body["value"], expected, "run {run}: {body}");
+        }
+        let pid = server.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let ended = server.wait_for("sessions ended");
+        assert!(ended.contains("\"saved\":1"), "{ended}");
+        assert!(server.child.wait().unwrap().success());
+    }
+    assert!(dir.join("sessions.redb").exists());
+}

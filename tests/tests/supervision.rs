@@ -23,6 +23,7 @@ async fn supervised_host() -> Host {
         checkpoint_every,
         max_restarts,
         restart_window: Duration::from_secs(60),
+        ..GuestOptions::default()
     };
     for (name, options) in [
         ("transient", with(RestartPolicy::Transient, 0, 3)),

@@ -18,6 +18,7 @@
 //! | `sessionhost_rate_limited_total` | counter | |
 //! | `sessionhost_sessions_expired_total` | counter | |
 //! | `sessionhost_sessions_restarted_total` | counter | |
+//! | `sessionhost_sessions_hibernated_total`, `sessionhost_sessions_woken_total` | counter | |
 
 use std::collections::HashMap;
 
@@ -174,6 +175,18 @@ impl Collector for HostCollector {
             "sessionhost_sessions_restarted",
             "Sessions started again after a failure, by their guest's restart policy.",
             &[(none.clone(), c.restarted_total)],
+        )?;
+        counter(
+            &mut encoder,
+            "sessionhost_sessions_hibernated",
+            "Sessions hibernated: snapshot stored, instance freed.",
+            &[(none.clone(), c.hibernated_total)],
+        )?;
+        counter(
+            &mut encoder,
+            "sessionhost_sessions_woken",
+            "Hibernated sessions woken by a message.",
+            &[(none.clone(), c.woken_total)],
         )?;
         counter(
             &mut encoder,

@@ -79,8 +79,10 @@ pub enum LogFormat {
 pub struct ServerConfig {
     /// Log format. Default: `pretty`.
     pub log: LogFormat,
-    /// Directory for the server's state. Today it keeps the generated token-signing key (so
-    /// cookies survive a restart when no key is configured). Default: none.
+    /// Directory for the server's state: the generated token-signing key (so cookies survive
+    /// a restart when no key is configured) and `sessions.redb`, the store of hibernated
+    /// sessions — and of every live one at shutdown, so sessions come back after a restart
+    /// with their state and IDs. Default: none (hibernated sessions are kept in memory).
     pub data_dir: Option<PathBuf>,
     /// The host: limits, defaults (see [`HostConfig`]).
     pub host: HostConfig,
@@ -252,7 +254,7 @@ pub async fn serve(
     tracing::info!(target: "sessionhost::http", "shutting down: draining connections and ending sessions");
     let drained = tokio::spawn(graceful.shutdown());
     let ended = host.shutdown().await;
-    tracing::info!(target: "sessionhost::http", sessions = ended.ended, "sessions ended");
+    tracing::info!(target: "sessionhost::http", sessions = ended.ended, saved = ended.saved, "sessions ended");
     if tokio::time::timeout(config.shutdown_grace, drained)
         .await
         .is_err()

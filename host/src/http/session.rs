@@ -157,7 +157,10 @@ impl Session {
     }
 
     /// Subscribes to what the guest publishes, and to the session's end.
-    pub fn subscribe(&self) -> Result<SessionEvents, ApiError> {
+    pub async fn subscribe(&self) -> Result<SessionEvents, ApiError> {
+        // A hibernated session is woken first: subscribers watch a live instance (and a
+        // session with subscribers does not hibernate).
+        self.host().wake(&self.id).await?;
         Ok(self.host().subscribe(&self.id)?)
     }
 

@@ -42,7 +42,7 @@ use crate::{SessionEvent, SessionEvents, StopReason};
 pub(crate) async fn events(
     session: Session,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let receiver = session.subscribe()?;
+    let receiver = session.subscribe().await?;
     let stream = futures_util::stream::unfold(Some(receiver), |state| async move {
         let mut receiver = state?;
         let (event, next) = match receiver.recv().await {
@@ -88,7 +88,7 @@ pub(crate) async fn websocket(
     session: Session,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let events = session.subscribe()?;
+    let events = session.subscribe().await?;
     let max = session.host().config().max_message_bytes.as_u64() as usize;
     Ok(upgrade
         .max_message_size(max)

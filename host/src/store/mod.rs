@@ -43,6 +43,9 @@ pub struct SnapshotRecord {
     pub args: Vec<u8>,
     /// When the record was saved, in milliseconds since the Unix epoch.
     pub saved_at_ms: u64,
+    /// When the session last handled a message or was touched, in milliseconds since the
+    /// Unix epoch: its idle TTL keeps running while it is stored.
+    pub last_active_ms: u64,
     /// The session's pending `send-after` timers.
     pub timers: Vec<TimerRecord>,
 }
@@ -91,6 +94,12 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug + 'static {
     /// nothing.
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Whether records outlive the process. A host snapshots every live session into a
+    /// durable store when it shuts down, so they come back after a restart.
+    fn durable(&self) -> bool {
+        false
     }
 }
 
@@ -181,7 +190,7 @@ impl SnapshotRecord {
     /// The record in the stores' binary format (format [`FORMAT_VERSION`]):
     ///
     /// ```text
-    /// version:u8  saved_at_ms:varint  guest:bytes  version:bytes  state:bytes  args:bytes
+    /// version:u8  saved_at_ms:varint  last_active_ms:varint  guest:bytes  version:bytes  state:bytes  args:bytes
     /// timer_count:varint  { id:varint  due_at_ms:varint  message:bytes }*
     /// ```
     ///
@@ -191,6 +200,7 @@ impl SnapshotRecord {
         let mut out = Vec::with_capacity(self.encoded_len());
         out.push(FORMAT_VERSION);
         put_varint(&mut out, self.saved_at_ms);
+        put_varint(&mut out, self.last_active_ms);
         put_bytes(&mut out, self.guest.as_bytes());
         put_bytes(&mut out, self.version.as_bytes());
         put_bytes(&mut out, &self.state);
@@ -213,6 +223,7 @@ impl SnapshotRecord {
             .map(|t| varint_len(t.id) + varint_len(t.due_at_ms) + bytes_len(&t.message))
             .sum();
         1 + varint_len(self.saved_at_ms)
+            + varint_len(self.last_active_ms)
             + bytes_len(self.guest.as_bytes())
             + bytes_len(self.version.as_bytes())
             + bytes_len(&self.state)
@@ -233,6 +244,7 @@ impl SnapshotRecord {
         }
         let mut r = Reader { rest };
         let saved_at_ms = r.varint("saved_at_ms")?;
+        let last_active_ms = r.varint("last_active_ms")?;
         let guest = r.string("guest")?;
         let version = r.string("version")?;
         let state = r.bytes("state")?.to_vec();
@@ -265,6 +277,7 @@ impl SnapshotRecord {
             state,
             args,
             saved_at_ms,
+            last_active_ms,
             timers,
         })
     }
@@ -355,6 +368,7 @@ pub(crate) mod conformance {
             state: state.to_vec(),
             args: b"{}".to_vec(),
             saved_at_ms: 1_790_000_000_000,
+            last_active_ms: 1_789_999_700_000,
             timers: vec![TimerRecord {
                 id: 7,
                 due_at_ms: 1_790_000_005_000,
@@ -445,6 +459,7 @@ mod tests {
             state: b"{\"value\":41}".to_vec(),
             args: b"{\"start\":1}".to_vec(),
             saved_at_ms: 1_790_000_000_123,
+            last_active_ms: 1_790_000_000_000,
             timers: vec![
                 TimerRecord {
                     id: 0,
@@ -584,10 +599,11 @@ mod tests {
             state: vec![7; 16],
             args: Vec::new(),
             saved_at_ms: 1_790_000_000_000,
+            last_active_ms: 1_789_999_700_000,
             timers: Vec::new(),
         };
         let encoded = record.encode().len();
-        assert_eq!(encoded, 51);
+        assert_eq!(encoded, 57);
         // What a memory store keeps per record, before the map's own overhead.
         assert!(encoded + id.len() <= 96, "{encoded} + {}", id.len());
     }

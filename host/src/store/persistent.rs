@@ -133,6 +133,10 @@ impl fmt::Debug for PersistentStore {
 }
 
 impl SnapshotStore for PersistentStore {
+    fn durable(&self) -> bool {
+        true
+    }
+
     fn put(&self, id: &str, record: &SnapshotRecord) -> Result<(), StoreError> {
         let bytes = record.encode();
         self.write(|table| table.insert(id, bytes.as_slice()).map(drop))

@@ -1,0 +1,382 @@
+//! Hibernation: idle sessions reduced to a snapshot in the [`SnapshotStore`], and woken
+//! transparently by their next message.
+//!
+//! After `hibernate_after` without a message (the reaper's deadline, see `reaper.rs`), a
+//! session whose guest allows it is asked for its `snapshot`. The record — guest, version,
+//! state, init arguments, last activity and pending timers — goes to the store, then the
+//! instance is dropped: its pool slot, memory and `max_sessions` place are freed. A session
+//! is never hibernated while it has messages pending or subscribers listening, and a guest
+//! whose `snapshot` returns `none` is never asked again.
+//!
+//! The session object itself is retired (state `hibernated`): a caller that looked it up just
+//! before sees it refuse, looks the ID up again, and wakes it. Waking ([`HostInner::resolve`])
+//! instantiates the guest under the same ID, runs `restore` with the stored state and re-arms
+//! the timers with their remaining delays. The idle TTL keeps running while a session is
+//! stored (its record carries its last activity); waking counts as activity. Concurrent wakers of one ID race to register it; the loser
+//! uses the winner's session. The record is removed once the session is registered again.
+//!
+//! A hibernated session whose idle TTL runs out is dropped from the store by the reaper
+//! (counted as expired) without waking it: its `terminate` does not run.
+//!
+//! Store calls may block (a durable store writes to disk): they run on a blocking thread
+//! where the runtime allows it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::MutexGuard;
+
+use crate::error::SessionError;
+use crate::exec::run_export;
+use crate::host::{HostInner, StartExtras};
+use crate::session::{Session, Slot};
+use crate::store::{SnapshotRecord, StoreError};
+use crate::timers::wall_ms;
+use crate::{RestoreFrom, StartOptions};
+
+/// Hibernates `session` (its lock held, its queued casts delivered, `now` on the host clock).
+/// Returns the next deadline when it stays live (busy, watched, or the snapshot could not
+/// be stored); `None` once it is hibernated or has ended.
+pub(crate) fn hibernate_locked(
+    session: &Arc<Session>,
+    slot: &mut MutexGuard<'_, Slot>,
+    host: &Arc<HostInner>,
+    now: u64,
+) -> Option<u64> {
+    let retry = now.saturating_add(millis(host.config.hibernate_after).max(1_000));
+    if session.has_subscribers() {
+        return Some(retry);
+    }
+    let Slot::Live(live) = &mut **slot else {
+        return None;
+    };
+    let began = Instant::now();
+    let timeout = host.config.call_timeout;
+    let fuel = host.config.fuel_budget();
+    let (outcome, fuel_used) = run_export!(
+        live,
+        fuel,
+        began,
+        began + timeout,
+        millis(timeout),
+        |e, s| e.call_snapshot(s)
+    );
+    session.add_fuel(fuel_used);
+    let state = match outcome {
+        Ok(Some(state)) => state,
+        Ok(None) => {
+            session.set_no_snapshots();
+            return session.next_deadline_ms(host);
+        }
+        Err(failure) => {
+            session.fail_locked(slot, host, failure);
+            return matches!(&**slot, Slot::Live(_))
+                .then(|| session.next_deadline_ms(host))
+                .flatten();
+        }
+    };
+    let id = session.id();
+    let record = record_of(session, live, host, state);
+    let bytes = record.state.len();
+    if let Err(error) = blocking(|| host.store.put(&id, &record)) {
+        tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "could not hibernate: the snapshot was not stored");
+        return Some(retry);
+    }
+    if !session.mark_hibernated() {
+        // A message arrived meanwhile: stay live, forget the record.
+        let _ = blocking(|| host.store.remove(&id));
+        return Some(now.saturating_add(1_000));
+    }
+    session.retire_hibernated(slot, host);
+    if let Some(deadline) = host.hibernated_deadline_ms(&record) {
+        host.reaper.watch_hibernated(host, &id, deadline);
+    }
+    tracing::debug!(
+        target: "sessionhost::session",
+        event = "session.hibernate",
+        session_id = %id,
+        guest = %session.guest.name,
+        state_bytes = bytes,
+        duration_us = began.elapsed().as_micros() as u64,
+        "session hibernated"
+    );
+    None
+}
+
+/// Hibernates `session` now (after its queued casts); whether it did.
+pub(crate) async fn hibernate_now(session: &Arc<Session>, host: &Arc<HostInner>) -> bool {
+    if !session.guest.options.hibernate {
+        return false;
+    }
+    let mut slot = session.slot.lock().await;
+    session.prepare_locked(&mut slot, host);
+    if !matches!(&*slot, Slot::Live(_)) {
+        return false;
+    }
+    let now = host.clock.now_ms();
+    match hibernate_locked(session, &mut slot, host, now) {
+        None => session.was_hibernated(),
+        // Still live; its reaper entry is untouched and keeps watching it.
+        Some(_) => false,
+    }
+}
+
+/// At shutdown with a durable store: stores the session's snapshot (so it comes back after
+/// a restart), then ends it with reason `shutdown` (its `terminate` runs). Returns whether a
+/// snapshot was stored.
+pub(crate) async fn save_and_end(session: &Arc<Session>, host: &Arc<HostInner>) -> bool {
+    let mut slot = session.slot.lock().await;
+    session.prepare_locked(&mut slot, host);
+    let Slot::Live(live) = &mut *slot else {
+        return false;
+    };
+    let began = Instant::now();
+    let timeout = host.config.call_timeout;
+    let fuel = host.config.fuel_budget();
+    let (outcome, fuel_used) = run_export!(
+        live,
+        fuel,
+        began,
+        began + timeout,
+        millis(timeout),
+        |e, s| e.call_snapshot(s)
+    );
+    session.add_fuel(fuel_used);
+    let mut saved = false;
+    match outcome {
+        Ok(Some(state)) => {
+            let record = record_of(session, live, host, state);
+            let id = session.id();
+            match blocking(|| host.store.put(&id, &record)) {
+                Ok(()) => saved = true,
+                Err(error) => {
+                    tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "snapshot not stored at shutdown: the session is lost");
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(failure) => {
+            session.fail_locked(&mut slot, host, failure);
+            return false;
+        }
+    }
+    session.end_locked(&mut slot, host, crate::StopReason::Shutdown);
+    saved
+}
+
+/// The store record of a live session whose snapshot is `state`.
+fn record_of(
+    session: &Session,
+    live: &crate::exec::Live,
+    host: &HostInner,
+    state: Vec<u8>,
+) -> SnapshotRecord {
+    SnapshotRecord {
+        guest: session.guest.name.to_string(),
+        version: session.guest.version.hash.clone(),
+        state,
+        args: live
+            .recovery
+            .as_ref()
+            .map(|r| r.args.to_vec())
+            .unwrap_or_default(),
+        saved_at_ms: host.wall_now_ms(),
+        last_active_ms: host.wall_ms_of(session.last_active_ms()),
+        timers: live
+            .store
+            .data()
+            .timers
+            .as_ref()
+            .map(|t| t.export())
+            .unwrap_or_default(),
+    }
+}
+
+impl HostInner {
+    /// The session with this ID: live, or woken from the store.
+    pub(crate) async fn resolve(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionError> {
+        if let Some(session) = self.registry.get(id) {
+            return Ok(session);
+        }
+        self.wake(id).await
+    }
+
+    /// Whether a session with this ID is hibernated.
+    pub(crate) fn is_hibernated(&self, id: &str) -> bool {
+        self.store.contains(id).unwrap_or(false)
+    }
+
+    /// Wakes a hibernated session (see the module docs).
+    async fn wake(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionError> {
+        let not_found = || crate::id::not_found(id);
+        let record = match blocking(|| self.store.get(id)) {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(not_found()),
+            Err(error) => return Err(self.unreadable(id, error)),
+        };
+        if self
+            .hibernated_expiry_ms(record.last_active_ms)
+            .is_some_and(|deadline| deadline <= self.clock.now_ms())
+        {
+            self.drop_hibernated(id, "expired while hibernated");
+            return Err(not_found());
+        }
+        let began = Instant::now();
+        let options = StartOptions {
+            id: Some(id.to_string()),
+            guest: Some(record.guest.clone()),
+            args: Vec::new(),
+            restore: Some(RestoreFrom {
+                state: record.state,
+                from_version: record.version,
+            }),
+        };
+        let extras = StartExtras {
+            woken: true,
+            args: record.args,
+            timers: record.timers,
+            // Waking is activity: a message, a touch or a due timer is about to arrive.
+            last_active_ms: None,
+        };
+        match crate::host::start_session(self, options, extras).await {
+            Ok(session) => {
+                let _ = blocking(|| self.store.remove(id));
+                self.counters.woken.add(1);
+                tracing::debug!(
+                    target: "sessionhost::session",
+                    event = "session.wake",
+                    session_id = %id,
+                    duration_us = began.elapsed().as_micros() as u64,
+                    "session woken"
+                );
+                Ok(session)
+            }
+            Err(SessionError::AlreadyStarted) => self.registry.get(id).ok_or_else(not_found),
+            Err(
+                e @ (SessionError::SessionLimitReached { .. }
+                | SessionError::ShuttingDown
+                | SessionError::GuestNotFound { .. }),
+            ) => Err(e),
+            Err(e) => {
+                // Its restore fails: it can never wake. Drop it rather than fail forever.
+                tracing::error!(target: "sessionhost::session", session_id = %id, error = %e, "a hibernated session could not be restored; dropping it");
+                self.drop_hibernated(id, "restore failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// The reaper's deadline for a hibernated session: its idle TTL from its last activity
+    /// (wall-clock milliseconds), on the host clock.
+    pub(crate) fn hibernated_expiry_ms(&self, last_active_wall_ms: u64) -> Option<u64> {
+        let ttl = self.config.session_ttl;
+        (!ttl.is_zero()).then(|| {
+            self.clock_ms_of_wall(last_active_wall_ms)
+                .saturating_add(millis(ttl))
+        })
+    }
+
+    /// The reaper's deadline for a hibernated session: its idle TTL, or its first timer
+    /// (a due timer wakes the session, so timers fire on time across hibernation).
+    pub(crate) fn hibernated_deadline_ms(&self, record: &SnapshotRecord) -> Option<u64> {
+        let expiry = self.hibernated_expiry_ms(record.last_active_ms);
+        let timer = record
+            .timers
+            .iter()
+            .map(|t| self.clock_ms_of_wall(t.due_at_ms))
+            .min();
+        match (expiry, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Run by the reaper at a hibernated session's deadline (on a blocking thread): drops
+    /// it when its idle TTL ran out, wakes it when a timer is due.
+    pub(crate) fn expire_hibernated(self: &Arc<Self>, id: &str) {
+        let Ok(Some(record)) = self.store.get(id) else {
+            return; // woken or dropped meanwhile
+        };
+        let now = self.clock.now_ms();
+        if self
+            .hibernated_expiry_ms(record.last_active_ms)
+            .is_some_and(|deadline| deadline <= now)
+        {
+            self.drop_hibernated(id, "idle_timeout");
+            return;
+        }
+        match self.hibernated_deadline_ms(&record) {
+            Some(deadline) if deadline <= now => {
+                // A timer is due: wake the session; its timers are re-armed and fire.
+                let (host, id) = (Arc::clone(self), id.to_string());
+                tokio::spawn(async move {
+                    if let Err(error) = host.resolve(&id).await {
+                        tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "could not wake a session for its timer");
+                    }
+                });
+            }
+            Some(deadline) => self.reaper.watch_hibernated(self, id, deadline),
+            None => {}
+        }
+    }
+
+    fn drop_hibernated(&self, id: &str, why: &str) {
+        if matches!(self.store.remove(id), Ok(true)) {
+            self.counters.expired.add(1);
+            tracing::info!(target: "sessionhost::session", event = "session.cleanup", session_id = %id, reason = why, "hibernated session dropped");
+        }
+    }
+
+    fn unreadable(&self, id: &str, error: StoreError) -> SessionError {
+        tracing::error!(target: "sessionhost::session", session_id = %id, %error, "snapshot store failed");
+        SessionError::StartFailed {
+            reason: "the session's snapshot could not be read".into(),
+        }
+    }
+
+    /// A host-clock time as wall-clock milliseconds.
+    pub(crate) fn wall_ms_of(&self, clock_ms: u64) -> u64 {
+        wall_ms(self.clock.to_system_time(clock_ms))
+    }
+
+    /// Now, in wall-clock milliseconds as the host's clock counts them: the wall time at
+    /// start plus the monotonic time since (so paused test time and wall time agree).
+    pub(crate) fn wall_now_ms(&self) -> u64 {
+        self.wall_ms_of(self.clock.now_ms())
+    }
+
+    /// Wall-clock milliseconds as a host-clock time (times before the host started are 0).
+    pub(crate) fn clock_ms_of_wall(&self, wall: u64) -> u64 {
+        let (now, now_wall) = (self.clock.now_ms(), self.wall_now_ms());
+        if wall >= now_wall {
+            now.saturating_add(wall - now_wall)
+        } else {
+            now.saturating_sub(now_wall - wall)
+        }
+    }
+
+    /// Touches a hibernated session: its stored last activity becomes now.
+    pub(crate) fn touch_hibernated(&self, id: &str) -> Result<(), SessionError> {
+        let mut record = match self.store.get(id) {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(crate::id::not_found(id)),
+            Err(error) => return Err(self.unreadable(id, error)),
+        };
+        record.last_active_ms = self.wall_now_ms();
+        self.store
+            .put(id, &record)
+            .map_err(|error| self.unreadable(id, error))
+    }
+}
+
+/// Runs a store call, off the async worker thread when the runtime allows it.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
