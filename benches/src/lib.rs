@@ -13,6 +13,7 @@
 //! - `bare.rs` — the bare-wasmtime baseline of creation and memory.
 //! - `native.rs` — the native actor baseline (a tokio task per session, same counter work).
 //! - `measure.rs` — calls and casts, one loop for the host and the native baseline.
+//! - `hibernate.rs` — hibernated sessions: footprint and wake latency (child process).
 //! - `http.rs` — calls through the HTTP server on loopback, and the plain axum baseline.
 //! - `chart.rs` — the SVG chart of memory and creation rate against the session count.
 //! - `bin/report/` — `make bench`: runs it all and prints the table.
@@ -23,6 +24,7 @@ pub mod bare;
 pub mod chart;
 pub mod create;
 pub mod figures;
+pub mod hibernate;
 pub mod http;
 pub mod measure;
 pub mod native;

@@ -151,6 +151,11 @@ fn medians(runs: &[CreateRun]) -> (f64, f64) {
 
 /// Runs this binary with `--child <args>` and reads its [`CreateRun`].
 fn child(args: &[&str]) -> anyhow::Result<CreateRun> {
+    child_json(args)
+}
+
+/// Runs this binary with `--child <args>` and reads the JSON line it prints.
+pub(crate) fn child_json<T: serde::de::DeserializeOwned>(args: &[&str]) -> anyhow::Result<T> {
     let me = std::env::current_exe()?;
     let output = Command::new(me)
         .arg("--child")

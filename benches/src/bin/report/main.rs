@@ -6,12 +6,14 @@
 //! Creation rate and memory per live session are measured at 1 k to 1 M sessions, each run in
 //! a fresh child process (this binary re-run with `--child`, see `creation.rs`), with the
 //! bare-wasmtime baseline at the same counts; calls, casts and lookups are measured in this
-//! process (`calls.rs`), and so are HTTP calls through the server on loopback (`web.rs`). `--quick` uses 1 k / 10 k / 50 k sessions and shorter runs (about a
+//! process (`calls.rs`), and so are HTTP calls through the server on loopback (`web.rs`);
+//! hibernated sessions get child processes of their own (`sleep.rs`). `--quick` uses 1 k / 10 k / 50 k sessions and shorter runs (about a
 //! minute in all); the full run takes about ten minutes on two cores. Progress goes to stderr,
 //! the table to stdout.
 
 mod calls;
 mod creation;
+mod sleep;
 mod table;
 mod web;
 
@@ -53,9 +55,17 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     if args.first().map(String::as_str) == Some("--child") {
-        let run = child(&runtime, &args[1..])?;
+        let line = if args.get(1).map(String::as_str) == Some("hibernate") {
+            let guest = args.get(2).context("guest")?;
+            let n: usize = args.get(3).context("session count")?.parse()?;
+            let run =
+                runtime.block_on(sessionhost_bench::hibernate::hibernated_sessions(guest, n))?;
+            serde_json::to_string(&run)?
+        } else {
+            serde_json::to_string(&child(&runtime, &args[1..])?)?
+        };
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{}", serde_json::to_string(&run)?)?;
+        writeln!(stdout, "{line}")?;
         stdout.flush()?;
         // Leave without tearing down a million sessions: the kernel frees them at once.
         std::process::exit(0);
@@ -104,6 +114,7 @@ async fn report(quick: bool) -> anyhow::Result<()> {
     creation::measure(&mut figures, counts, &progress)?;
     calls::measure(&mut figures, budget, &progress).await?;
     web::measure(&mut figures, budget.run_for, &progress).await?;
+    sleep::measure(&mut figures, quick, &progress)?;
 
     // Headline keys: creation and its floor at the reference count (100 k in a full run).
     let reference = label(reference_count(counts));
@@ -130,6 +141,7 @@ async fn report(quick: bool) -> anyhow::Result<()> {
     creation::rows(&mut table, &figures, counts);
     calls::rows(&mut table, &figures);
     web::rows(&mut table, &figures);
+    sleep::rows(&mut table, &figures, quick);
     table.notes.push(String::new());
     for (subject, n, why) in figures.skips() {
         table
