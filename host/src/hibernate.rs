@@ -270,10 +270,33 @@ impl HostInner {
     /// (wall-clock milliseconds), on the host clock.
     pub(crate) fn hibernated_expiry_ms(&self, last_active_wall_ms: u64) -> Option<u64> {
         let ttl = self.config.session_ttl;
-        (!ttl.is_zero()).then(|| {
-            self.clock_ms_of_wall(last_active_wall_ms)
-                .saturating_add(millis(ttl))
-        })
+        // Converted as a wall-clock deadline: a last activity from before this host started
+        // (a durable store after a restart) still expires on time.
+        (!ttl.is_zero())
+            .then(|| self.clock_ms_of_wall(last_active_wall_ms.saturating_add(millis(ttl))))
+    }
+
+    /// Enters the sessions already in the store (a durable store after a restart) into the
+    /// reaper, so they still expire and their timers still fire. Needs the async runtime;
+    /// without one (or if the store cannot be read) they are only woken on demand.
+    pub(crate) fn watch_stored(self: &Arc<Self>) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let ids = match self.store.ids() {
+            Ok(ids) => ids,
+            Err(error) => {
+                tracing::warn!(target: "sessionhost::session", %error, "could not list the stored sessions");
+                return;
+            }
+        };
+        for id in ids {
+            if let Ok(Some(record)) = self.store.get(&id)
+                && let Some(deadline) = self.hibernated_deadline_ms(&record)
+            {
+                self.reaper.watch_hibernated(self, &id, deadline);
+            }
+        }
     }
 
     /// The reaper's deadline for a hibernated session: its idle TTL, or its first timer

@@ -239,9 +239,9 @@ impl Host {
             _ticker: ticker,
             config,
         };
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        let inner = Arc::new(inner);
+        inner.watch_stored();
+        Ok(Self { inner })
     }
 
     /// The configuration this host runs with.
@@ -507,6 +507,7 @@ impl Host {
         let c = &self.inner.counters;
         HostStats {
             sessions: self.inner.live.load(Ordering::Relaxed),
+            hibernated: self.inner.store.len().unwrap_or(0),
             max_sessions: self.inner.config.max_sessions,
             started_total: c.started.get(),
             ended_total: c.ended.get(),
@@ -619,7 +620,9 @@ pub(crate) async fn start_session(
         Some(text) => SessionId::parse(text)?,
         None => SessionId::generate(),
     };
-    if inner.registry.contains(&id) || (!extras.woken && inner.is_hibernated(&id)) {
+    if inner.registry.contains(&id)
+        || (options.id.is_some() && !extras.woken && inner.is_hibernated(&id))
+    {
         return Err(SessionError::AlreadyStarted);
     }
     let name = options

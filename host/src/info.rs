@@ -54,8 +54,10 @@ pub struct SessionInfo {
 /// Host-wide figures ([`Host::stats`](crate::Host::stats)).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct HostStats {
-    /// Sessions alive now.
+    /// Sessions alive now (instances in memory).
     pub sessions: usize,
+    /// Sessions hibernated in the snapshot store (woken by their next message).
+    pub hibernated: usize,
     /// Configured `max_sessions`.
     pub max_sessions: usize,
     /// Sessions started since the host was created.

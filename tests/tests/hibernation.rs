@@ -40,6 +40,7 @@ async fn an_idle_session_hibernates_and_its_next_message_wakes_it() {
     sleep(MINUTE + Duration::from_secs(1)).await;
     // The instance is gone, the session is not.
     assert_eq!(host.stats().sessions, 0);
+    assert_eq!(host.stats().hibernated, 1);
     assert!(host.is_started(&id));
     assert_eq!(host.metrics().counters.hibernated_total, 1);
 
