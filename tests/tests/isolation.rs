@@ -296,3 +296,111 @@ async fn floods_of_logs_output_and_stops_are_bounded() {
     }
     assert!(host.is_started(&id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_never_returns_is_interrupted_and_ends_only_that_session() {
+    let host = support::host_with(
+        support::config()
+            .fuel_per_call(0)
+            .call_timeout(Duration::from_millis(200)),
+    )
+    .await;
+    let ids = neighbours(&host, 3).await;
+    let id = host
+        .start(StartOptions::guest("hostile").args(r#"{"mode":"loop_snapshot"}"#))
+        .await
+        .unwrap();
+    let mut events = host.subscribe(&id).unwrap();
+    assert_eq!(
+        host.snapshot(&id).await.unwrap_err(),
+        SessionError::Timeout { ms: 200 }
+    );
+    assert_eq!(
+        terminated(&mut events).await,
+        StopReason::Limit("timeout".into())
+    );
+    // Hibernating it on demand meets the same limit.
+    let id = host
+        .start(StartOptions::guest("hostile").args(r#"{"mode":"loop_snapshot"}"#))
+        .await
+        .unwrap();
+    assert!(!host.hibernate(&id).await.unwrap());
+    assert!(!host.is_started(&id));
+    neighbours_answer(&host, &ids).await;
+    assert_eq!(host.stats().sessions, ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_that_loops_traps_or_cannot_parse_fails_the_start_cleanly() {
+    let host = support::host_with(
+        support::config()
+            .fuel_per_call(0)
+            .call_timeout(Duration::from_millis(200)),
+    )
+    .await;
+    let ids = neighbours(&host, 3).await;
+    let restore = |state: &str| StartOptions {
+        guest: Some("hostile".into()),
+        restore: Some(sessionhost::RestoreFrom {
+            state: state.as_bytes().to_vec(),
+            from_version: "test".into(),
+        }),
+        ..StartOptions::default()
+    };
+    // A snapshot it cannot parse: the guest's own error, nothing left behind.
+    match host.start(restore("not json")).await.unwrap_err() {
+        SessionError::GuestError(message) => {
+            assert!(message.contains("not a hostile snapshot"), "{message}");
+        }
+        other => panic!("expected the guest's error, got {other:?}"),
+    }
+    // A state whose restore loops: interrupted at the deadline.
+    let looping = json!({"mode":"loop_restore","seen":[],"casts":0,"calls":0});
+    let e = host.start(restore(&looping.to_string())).await.unwrap_err();
+    assert_eq!(e, SessionError::Timeout { ms: 200 });
+    // A state whose restore panics: a trap.
+    let trapping = json!({"mode":"trap_restore","seen":[],"casts":0,"calls":0});
+    let e = host
+        .start(restore(&trapping.to_string()))
+        .await
+        .unwrap_err();
+    assert_eq!(trap_kind(&e), TrapKind::Unreachable);
+    assert_eq!(host.stats().sessions, ids.len());
+    neighbours_answer(&host, &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cast_that_loops_is_interrupted_and_later_messages_get_typed_errors() {
+    let host = support::host_with(
+        support::config()
+            .fuel_per_call(0)
+            .call_timeout(Duration::from_millis(200)),
+    )
+    .await;
+    let ids = neighbours(&host, 3).await;
+    let id = host.start(StartOptions::guest("hostile")).await.unwrap();
+    let mut events = host.subscribe(&id).unwrap();
+    support::cast(&host, &id, json!({"op":"loop"}))
+        .await
+        .unwrap();
+    // A call queued behind the looping cast: an answer or a typed error, never a hang.
+    let behind = call_within(
+        &host,
+        &id,
+        json!({"op":"echo"}),
+        Some(Duration::from_secs(5)),
+    )
+    .await;
+    assert!(
+        matches!(
+            behind,
+            Err(SessionError::SessionNotFound | SessionError::Timeout { .. })
+        ),
+        "{behind:?}"
+    );
+    assert_eq!(
+        terminated(&mut events).await,
+        StopReason::Limit("timeout".into())
+    );
+    neighbours_answer(&host, &ids).await;
+}
