@@ -270,6 +270,45 @@ impl Host {
         Ok(info)
     }
 
+    /// Loads a new version of guest `name` while the host runs (hot-load): validated first —
+    /// a component that does not validate leaves the current version serving and the error
+    /// says why. New sessions get the new version, labelled `label` (e.g. `"1.4.0"`) next to
+    /// its content hash; running sessions keep theirs until they end (an old version is
+    /// unloaded when its last session ends). The guest keeps its [`GuestOptions`] (defaults
+    /// for a new name).
+    pub async fn upgrade_guest(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        label: Option<String>,
+    ) -> Result<GuestInfo, GuestLoadError> {
+        let options = self
+            .inner
+            .guests
+            .get(name)
+            .map(|current| current.options.clone())
+            .unwrap_or_default();
+        let guest = Arc::new(guest::compile(&self.inner, name, bytes, label, options).await?);
+        let info = guest.info();
+        self.inner.guests.insert(guest);
+        tracing::info!(target: "sessionhost::guest", guest = %name, version = %info.version, "guest upgraded: new sessions get this version");
+        Ok(info)
+    }
+
+    /// Live sessions per guest name and version hash (for operators: which versions are
+    /// still in use).
+    pub fn sessions_by_version(&self) -> std::collections::BTreeMap<(String, String), usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for session in self.inner.registry.sessions() {
+            let key = (
+                session.guest.name.to_string(),
+                session.guest.version.hash.clone(),
+            );
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Like [`load_guest`](Self::load_guest), reading the component from a file.
     pub async fn load_guest_file(
         &self,

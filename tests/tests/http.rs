@@ -771,3 +771,101 @@ async fn the_embedding_example_keeps_a_cart_per_visitor_and_rotates_at_login() {
     );
     assert!(!host.is_started(&new_id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_uploads_hot_load_a_guest_and_bad_ones_change_nothing() {
+    let token = "admin-token-for-tests-0123456789";
+    let server = TestServer::start(HttpConfig {
+        admin_token: Some(token.into()),
+        ..HttpConfig::default()
+    })
+    .await;
+    let admin = reqwest::Client::new();
+    let visitor = server.client();
+    let incr = |client: &reqwest::Client| {
+        client
+            .post(server.url("/v1/session/call"))
+            .body(r#"{"op":"incr"}"#)
+            .send()
+    };
+    let before = json_of(incr(&visitor).await.unwrap()).await;
+    assert_eq!(before, json!({"value":1}));
+    let old_hash = server
+        .host
+        .guests()
+        .into_iter()
+        .find(|g| g.name == "counter")
+        .unwrap()
+        .version
+        .hash;
+
+    // A corrupt upload: refused with the reason, the current version keeps serving.
+    let corrupt = admin
+        .put(server.url("/admin/guests/counter"))
+        .bearer_auth(token)
+        .body(b"\0asm\x0d\0\x01\0 truncated".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let body = problem(corrupt, StatusCode::BAD_REQUEST, "invalid_guest").await;
+    assert!(
+        body["message"].as_str().unwrap().contains("counter"),
+        "{body}"
+    );
+    assert_eq!(
+        json_of(incr(&visitor).await.unwrap()).await,
+        json!({"value":2})
+    );
+
+    // A new version (the lean counter speaks the same protocol), uploaded without auth: 401.
+    let lean = std::fs::read(sessionhost_tests::guests::COUNTER_LEAN).unwrap();
+    let unauthorized = admin
+        .put(server.url("/admin/guests/counter?version=2.0"))
+        .body(lean.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let loaded = json_of(
+        admin
+            .put(server.url("/admin/guests/counter?version=2.0"))
+            .bearer_auth(token)
+            .body(lean)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(loaded["version"]["label"], "2.0");
+    let new_hash = loaded["version"]["hash"].as_str().unwrap().to_string();
+    assert_ne!(new_hash, old_hash);
+
+    // The running session keeps its version and state; a new visitor gets the new one.
+    assert_eq!(
+        json_of(incr(&visitor).await.unwrap()).await,
+        json!({"value":3})
+    );
+    let newcomer = server.client();
+    assert_eq!(
+        json_of(incr(&newcomer).await.unwrap()).await,
+        json!({"value":1})
+    );
+    let guests = json_of(
+        admin
+            .get(server.url("/admin/guests"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let counter = guests
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "counter")
+        .unwrap();
+    assert_eq!(counter["version"]["hash"], new_hash.as_str());
+    assert_eq!(counter["sessions"][old_hash.as_str()], 1, "{counter}");
+    assert_eq!(counter["sessions"][new_hash.as_str()], 1, "{counter}");
+}

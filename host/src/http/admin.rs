@@ -6,7 +6,8 @@
 //! | `GET /admin/sessions/{id}` | one session's info |
 //! | `DELETE /admin/sessions/{id}` | ends it (reason `killed`); 204 |
 //! | `GET /admin/stats` | host-wide figures |
-//! | `GET /admin/guests` | loaded guests |
+//! | `GET /admin/guests` | loaded guests: current version, and live sessions per version (old versions included) |
+//! | `PUT /admin/guests/{name}?version=LABEL` | hot-load: the body is a component; validated first (a bad one gets 400 `invalid_guest` and the current version keeps serving); new sessions get it |
 //!
 //! Off (not routed at all) unless an admin token is configured. The token is compared in
 //! constant time — both sides are hashed first, so not even its length leaks.
@@ -26,6 +27,9 @@ use crate::{GuestInfo, Host, HostStats, SessionInfo, StopReason};
 
 /// Most sessions one page may hold.
 const MAX_PAGE: usize = 1000;
+
+/// Largest component an upload may carry (64 MiB).
+const MAX_UPLOAD: usize = 64 << 20;
 
 #[derive(Clone)]
 struct AdminState {
@@ -48,6 +52,10 @@ pub(crate) fn router(host: Host, token: Option<&str>) -> Router {
         .route("/admin/sessions/{id}", get(one).delete(kill))
         .route("/admin/stats", get(stats))
         .route("/admin/guests", get(guests))
+        .route(
+            "/admin/guests/{name}",
+            axum::routing::put(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorize,
@@ -133,6 +141,56 @@ async fn stats(State(state): State<AdminState>) -> Json<HostStats> {
     Json(state.host.stats())
 }
 
-async fn guests(State(state): State<AdminState>) -> Json<Vec<GuestInfo>> {
-    Json(state.host.guests())
+/// A loaded guest and the live sessions of each of its versions.
+#[derive(Debug, Serialize)]
+struct GuestStatus {
+    #[serde(flatten)]
+    info: GuestInfo,
+    /// Live sessions by version hash, the current one and any older still in use.
+    sessions: std::collections::BTreeMap<String, usize>,
+}
+
+async fn guests(State(state): State<AdminState>) -> Json<Vec<GuestStatus>> {
+    let counts = state.host.sessions_by_version();
+    let list = state
+        .host
+        .guests()
+        .into_iter()
+        .map(|info| {
+            let sessions = counts
+                .iter()
+                .filter(|((name, _), _)| *name == info.name)
+                .map(|((_, hash), n)| (hash.clone(), *n))
+                .collect();
+            GuestStatus { info, sessions }
+        })
+        .collect();
+    Json(list)
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    /// A version label shown next to the content hash.
+    version: Option<String>,
+}
+
+async fn upload(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    Query(query): Query<UploadQuery>,
+    body: axum::body::Bytes,
+) -> Result<Json<GuestInfo>, ApiError> {
+    if let Some(label) = &query.version
+        && (label.is_empty() || label.len() > 64 || label.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(
+            "the version label must be 1 to 64 printable characters".into(),
+        ));
+    }
+    let info = state
+        .host
+        .upgrade_guest(&name, &body, query.version)
+        .await
+        .map_err(|e| ApiError::Session(e.into()))?;
+    Ok(Json(info))
 }
