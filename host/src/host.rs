@@ -273,9 +273,12 @@ impl Host {
     /// Loads a new version of guest `name` while the host runs (hot-load): validated first —
     /// a component that does not validate leaves the current version serving and the error
     /// says why. New sessions get the new version, labelled `label` (e.g. `"1.4.0"`) next to
-    /// its content hash; running sessions keep theirs until they end (an old version is
-    /// unloaded when its last session ends). The guest keeps its [`GuestOptions`] (defaults
-    /// for a new name).
+    /// its content hash. Running sessions follow the guest's
+    /// [`UpgradePolicy`](crate::UpgradePolicy): `keep` (they stay on their version until they
+    /// end) or `migrate` (each moves at its next idle point, keeping its state; see
+    /// [`SessionInfo::upgrade_error`] when one cannot). An old version is unloaded when its
+    /// last session has moved or ended. The guest keeps its [`GuestOptions`] (defaults for a
+    /// new name).
     pub async fn upgrade_guest(
         &self,
         name: &str,
@@ -290,8 +293,11 @@ impl Host {
             .unwrap_or_default();
         let guest = Arc::new(guest::compile(&self.inner, name, bytes, label, options).await?);
         let info = guest.info();
-        self.inner.guests.insert(guest);
-        tracing::info!(target: "sessionhost::guest", guest = %name, version = %info.version, "guest upgraded: new sessions get this version");
+        self.inner.guests.insert(Arc::clone(&guest));
+        tracing::info!(target: "sessionhost::guest", guest = %name, version = %info.version, policy = ?guest.options.upgrade, "guest upgraded: new sessions get this version");
+        if guest.options.upgrade == crate::UpgradePolicy::Migrate {
+            crate::upgrade::migrate_all(&self.inner, &guest);
+        }
         Ok(info)
     }
 

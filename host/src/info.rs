@@ -49,6 +49,8 @@ pub struct SessionInfo {
     pub memory_bytes: usize,
     /// Messages waiting in its mailbox.
     pub mailbox: usize,
+    /// Why the last `migrate` upgrade of this session failed (it stayed on `version`).
+    pub upgrade_error: Option<String>,
 }
 
 /// Host-wide figures ([`Host::stats`](crate::Host::stats)).

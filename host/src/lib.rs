@@ -32,6 +32,7 @@
 //! - `supervisor.rs` — restart policies, intensity, checkpoints.
 //! - `hibernate.rs` — idle sessions reduced to a snapshot in the store, woken on demand.
 //! - [`store`] — where hibernated sessions live: in memory, or durable (redb).
+//! - `upgrade.rs` — moving running sessions to a new guest version (`migrate`).
 //! - `reaper.rs` — idle expiry (`session_ttl`, `session_max_lifetime`), one ordered map.
 //! - `events.rs` — what subscribers receive.
 //! - `offload.rs` — guests run synchronously on the caller's thread; long-running messages
@@ -73,6 +74,7 @@ mod session;
 pub mod store;
 mod supervisor;
 mod timers;
+mod upgrade;
 mod wasi;
 mod wasi_link;
 
@@ -88,7 +90,7 @@ pub use metrics::{
     CALL_OUTCOMES, CounterSnapshot, DURATION_BUCKETS, MetricsSnapshot, STOP_REASONS,
 };
 pub use reason::StopReason;
-pub use supervisor::{GuestOptions, RestartPolicy};
+pub use supervisor::{GuestOptions, RestartPolicy, UpgradePolicy};
 
 /// For the benchmarks' baselines only: the engine exactly as a [`Host`] configures it, so a
 /// bare-wasmtime loop measures the same layout. Not a stable API.

@@ -68,6 +68,9 @@ pub(crate) struct Counters {
     /// Sessions hibernated / woken.
     pub(crate) hibernated: StripedCounter,
     pub(crate) woken: StripedCounter,
+    /// Sessions moved to a new guest version, and moves that failed.
+    pub(crate) upgrades: StripedCounter,
+    pub(crate) upgrades_failed: StripedCounter,
     pub(crate) casts: StripedCounter,
     pub(crate) fuel: StripedCounter,
     pub(crate) calls: [StripedCounter; CALL_OUTCOMES.len()],
@@ -125,6 +128,8 @@ impl Counters {
             restarted_total: self.restarts.get(),
             hibernated_total: self.hibernated.get(),
             woken_total: self.woken.get(),
+            upgrades_total: self.upgrades.get(),
+            upgrades_failed_total: self.upgrades_failed.get(),
             casts_total: self.casts.get(),
             fuel_consumed_total: self.fuel.get(),
             calls_total: CALL_OUTCOMES
@@ -161,6 +166,10 @@ pub struct CounterSnapshot {
     pub hibernated_total: u64,
     /// Hibernated sessions woken by a message.
     pub woken_total: u64,
+    /// Sessions moved to a new guest version (`migrate`).
+    pub upgrades_total: u64,
+    /// Moves that failed (the session stayed on its version).
+    pub upgrades_failed_total: u64,
     /// Casts accepted.
     pub casts_total: u64,
     /// Fuel burned by all guests.

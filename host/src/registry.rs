@@ -58,6 +58,12 @@ impl SessionRegistry {
     }
 
     /// Removes `id` if it still maps to `session`.
+    /// Puts `session` in place of whatever is registered under its ID, in one step (no
+    /// lookup in between finds nothing).
+    pub(crate) fn replace(&self, session: Arc<Session>) {
+        self.map.pin().insert(session.id(), session);
+    }
+
     pub(crate) fn remove_if_same(&self, id: &str, session: &Arc<Session>) {
         let _ = self
             .map

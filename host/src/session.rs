@@ -82,6 +82,8 @@ pub(crate) struct Session {
     last_active_ms: AtomicU64,
     /// The guest's `snapshot` returned `none`: never try to hibernate it.
     no_snapshots: AtomicBool,
+    /// Why the last `migrate` upgrade of this session failed (it stayed on its version).
+    upgrade_error: parking_lot::Mutex<Option<Box<str>>>,
     /// This session's entry in the reaper: (deadline, sequence). Written under the reaper's
     /// lock; read when the session ends, to remove the entry.
     reaper_deadline: AtomicU64,
@@ -117,6 +119,7 @@ impl Session {
             created_ms: host.clock.now_ms(),
             last_active_ms: AtomicU64::new(host.clock.now_ms()),
             no_snapshots: AtomicBool::new(false),
+            upgrade_error: parking_lot::Mutex::new(None),
             reaper_deadline: AtomicU64::new(u64::MAX),
             reaper_sequence: AtomicU64::new(u64::MAX),
             calls: AtomicU64::new(0),
@@ -224,6 +227,11 @@ impl Session {
     /// Sets the last activity (a woken session carries its stored one).
     pub(crate) fn set_last_active_ms(&self, ms: u64) {
         self.last_active_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// No message queued or waiting.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.queued.load(Ordering::Acquire) == 0 && self.pending.load(Ordering::Acquire) == 0
     }
 
     /// Marks the session hibernated, under the queue lock, unless messages are pending:
@@ -767,7 +775,32 @@ impl Session {
             fuel_used: self.fuel_used.load(Ordering::Relaxed),
             memory_bytes: self.memory_bytes.load(Ordering::Relaxed),
             mailbox: self.pending.load(Ordering::Relaxed),
+            upgrade_error: self.upgrade_error.lock().as_deref().map(str::to_owned),
         }
+    }
+
+    /// Records why a `migrate` upgrade of this session failed.
+    pub(crate) fn set_upgrade_error(&self, error: String) {
+        *self.upgrade_error.lock() = Some(error.into());
+    }
+
+    /// The session's events channel, if anyone ever subscribed.
+    pub(crate) fn events_sender(&self) -> Option<&broadcast::Sender<SessionEvent>> {
+        self.events.get()
+    }
+
+    /// Activity and counters carried from an older session object (an upgrade).
+    pub(crate) fn carry_over(&self, old: &Session) {
+        self.last_active_ms.store(
+            old.last_active_ms.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        self.calls
+            .store(old.calls.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.casts
+            .store(old.casts.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.fuel_used
+            .store(old.fuel_used.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// Fills a freshly started session's slot.

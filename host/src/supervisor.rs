@@ -66,6 +66,20 @@ impl RestartPolicy {
     }
 }
 
+/// What a new version of a guest means for its running sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpgradePolicy {
+    /// Running sessions stay on their version until they end; new sessions get the new one.
+    #[default]
+    Keep,
+    /// Each running session moves at its next idle point: `terminate(upgrade)` and
+    /// `snapshot` on the old instance, `restore(state, old-version)` on the new one. If the
+    /// new version's `restore` fails, the session stays on the old version and the failure
+    /// is reported (session info, log, `sessionhost_upgrades_failed_total`).
+    Migrate,
+}
+
 /// Per-guest options, given when the guest is loaded
 /// ([`Host::load_guest_with`](crate::Host::load_guest_with)).
 ///
@@ -99,6 +113,8 @@ pub struct GuestOptions {
     /// Whether idle sessions of this guest hibernate after the host's `hibernate_after`.
     /// Default: true (guests whose `snapshot` returns `none` never do).
     pub hibernate: bool,
+    /// What a new version means for running sessions. Default: `keep`.
+    pub upgrade: UpgradePolicy,
 }
 
 impl Default for GuestOptions {
@@ -109,6 +125,7 @@ impl Default for GuestOptions {
             restart_window: Duration::from_secs(5),
             checkpoint_every: 0,
             hibernate: true,
+            upgrade: UpgradePolicy::Keep,
         }
     }
 }

@@ -19,6 +19,7 @@
 //! | `sessionhost_sessions_expired_total` | counter | |
 //! | `sessionhost_sessions_restarted_total` | counter | |
 //! | `sessionhost_sessions_hibernated_total`, `sessionhost_sessions_woken_total` | counter | |
+//! | `sessionhost_upgrades_total`, `sessionhost_upgrades_failed_total` | counter | |
 
 use std::collections::HashMap;
 
@@ -187,6 +188,18 @@ impl Collector for HostCollector {
             "sessionhost_sessions_woken",
             "Hibernated sessions woken by a message.",
             &[(none.clone(), c.woken_total)],
+        )?;
+        counter(
+            &mut encoder,
+            "sessionhost_upgrades",
+            "Sessions moved to a new version of their guest (migrate policy).",
+            &[(none.clone(), c.upgrades_total)],
+        )?;
+        counter(
+            &mut encoder,
+            "sessionhost_upgrades_failed",
+            "Session moves to a new guest version that failed (the session stayed).",
+            &[(none.clone(), c.upgrades_failed_total)],
         )?;
         counter(
             &mut encoder,

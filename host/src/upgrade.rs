@@ -1,0 +1,207 @@
+//! Live upgrade: moving running sessions to a new version of their guest (`migrate` policy).
+//!
+//! When a new version of a guest whose [`UpgradePolicy`](crate::UpgradePolicy) is `migrate`
+//! is loaded, every live session on an older version is moved at its next idle point — under
+//! its lock, after its queued casts, with no call waiting:
+//!
+//! 1. the old instance runs `terminate(upgrade)` and then `snapshot`;
+//! 2. a new session object for the same ID is instantiated on the new version and runs
+//!    `restore(state, old-version-hash)`;
+//! 3. on success the registry entry is swapped in one step, the old object is retired (a
+//!    caller that reached it meanwhile looks the ID up again and finds the new one), its
+//!    timers are re-armed on the new instance, and its subscribers get a final `upgrade`
+//!    event (they subscribe again to follow the new instance);
+//! 4. if the snapshot is refused or `restore` errors or traps, the session stays on its old
+//!    version, untouched, and the failure is recorded in its info (`upgrade_error`), the log
+//!    and `sessionhost_upgrades_failed_total`.
+//!
+//! A busy session is retried a little later (up to a minute). The old version is unloaded
+//! when its last session has moved or ended.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::SessionEvent;
+use crate::exec::run_export;
+use crate::guest::Guest;
+use crate::host::HostInner;
+use crate::reason::StopReason;
+use crate::session::{Session, Slot};
+use crate::supervisor::{self, Recovery};
+
+/// How often, and how long, a busy session is retried.
+const RETRY_EVERY: Duration = Duration::from_millis(50);
+const RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// Moves every live session of `guest`'s name on another version to `guest` (spawned).
+pub(crate) fn migrate_all(host: &Arc<HostInner>, guest: &Arc<Guest>) {
+    let sessions: Vec<Arc<Session>> = host
+        .registry
+        .sessions()
+        .into_iter()
+        .filter(|s| s.guest.name == guest.name && s.guest.version.hash != guest.version.hash)
+        .collect();
+    for session in sessions {
+        let (host, guest) = (Arc::clone(host), Arc::clone(guest));
+        tokio::spawn(async move {
+            let started = Instant::now();
+            loop {
+                match migrate(&host, &session, &guest).await {
+                    Outcome::Busy if started.elapsed() < RETRY_FOR => {
+                        tokio::time::sleep(RETRY_EVERY).await;
+                    }
+                    Outcome::Busy => {
+                        session.set_upgrade_error("never idle long enough to migrate".into());
+                        host.counters.upgrades_failed.add(1);
+                        return;
+                    }
+                    _ => return,
+                }
+            }
+        });
+    }
+}
+
+/// What one attempt did.
+enum Outcome {
+    /// Moved to the new version.
+    Moved,
+    /// Messages were pending: try again later.
+    Busy,
+    /// Stayed on its version (the reason is recorded), or it had ended.
+    Stayed,
+}
+
+async fn migrate(host: &Arc<HostInner>, old: &Arc<Session>, guest: &Arc<Guest>) -> Outcome {
+    let mut slot = old.slot.lock().await;
+    old.prepare_locked(&mut slot, host);
+    if !old.is_live() || !old.is_idle() {
+        return if old.is_live() {
+            Outcome::Busy
+        } else {
+            Outcome::Stayed
+        };
+    }
+    let Slot::Live(live) = &mut *slot else {
+        return Outcome::Stayed;
+    };
+    let timeout = host.config.call_timeout;
+    let fuel = host.config.fuel_budget();
+    let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let reason = (&StopReason::Upgrade).into();
+    let began = Instant::now();
+    let (ended, fuel_used) = run_export!(live, fuel, began, began + timeout, ms, |e, s| e
+        .call_terminate(s, &reason));
+    old.add_fuel(fuel_used);
+    if let Err(failure) = ended {
+        old.fail_locked(&mut slot, host, failure);
+        return Outcome::Stayed;
+    }
+    let Slot::Live(live) = &mut *slot else {
+        return Outcome::Stayed;
+    };
+    let began = Instant::now();
+    let (snapshot, fuel_used) = run_export!(live, fuel, began, began + timeout, ms, |e, s| e
+        .call_snapshot(s));
+    old.add_fuel(fuel_used);
+    let state = match snapshot {
+        Ok(Some(state)) => state,
+        Ok(None) => return stayed(host, old, "the guest does not support snapshots".into()),
+        Err(failure) => {
+            old.fail_locked(&mut slot, host, failure);
+            return Outcome::Stayed;
+        }
+    };
+
+    // The new instance, restored from the old one's state.
+    let id = old.id();
+    let new = Arc::new(Session::new(host, id.clone(), Arc::clone(guest)));
+    let Ok(mut new_slot) = new.slot.try_lock() else {
+        return stayed(host, old, "internal: new session busy".into());
+    };
+    let began = Instant::now();
+    let mut new_live = match supervisor::new_instance(host, &new, id.clone(), guest, began) {
+        Ok(live) => live,
+        Err(e) => return stayed(host, old, format!("instantiating the new version: {e}")),
+    };
+    let from_version = old.guest.version.hash.clone();
+    let (restored, fuel_used) =
+        run_export!(&mut new_live, fuel, began, began + timeout, ms, |e, s| e
+            .call_restore(s, &state, &from_version));
+    new.add_fuel(fuel_used);
+    match restored {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => return stayed(host, old, format!("restore refused: {message}")),
+        Err(failure) => return stayed(host, old, format!("restore failed: {}", failure.error)),
+    }
+    // Carry over what the old instance had: arguments (restarts), timers, activity.
+    let old_live = match &*slot {
+        Slot::Live(live) => live,
+        _ => return Outcome::Stayed,
+    };
+    let args = old_live
+        .recovery
+        .as_ref()
+        .map(|r| r.args.to_vec())
+        .unwrap_or_default();
+    new_live.recovery = Recovery::from_snapshot(&state, &args, &guest.options);
+    let timers = old_live
+        .store
+        .data()
+        .timers
+        .as_ref()
+        .map(|t| t.export())
+        .unwrap_or_default();
+    if !timers.is_empty() {
+        let ctx = new_live.store.data_mut();
+        let (weak_host, weak_session) = (ctx.host.clone(), ctx.session.clone());
+        let list = ctx.timers.get_or_insert_with(Box::default);
+        if let Err(reason) = list.import(&weak_host, &weak_session, timers) {
+            tracing::warn!(target: "sessionhost::session", session_id = %id, %reason, "timers not carried over the upgrade");
+        }
+    }
+    new.carry_over(old);
+    if !old.mark_hibernated() {
+        return Outcome::Busy; // a message arrived: the old instance keeps serving
+    }
+    new.set_live(&mut new_slot, new_live);
+    host.registry.replace(Arc::clone(&new));
+    // Retire the old object: it holds no `max_sessions` place of its own any more.
+    *slot = Slot::Ended;
+    host.reaper.forget(old);
+    if let Some(events) = old.events_sender() {
+        let _ = events.send(SessionEvent::Terminated(StopReason::Upgrade));
+    }
+    drop(slot);
+    if let Some(deadline) = new.next_deadline_ms(host) {
+        host.reaper.watch(host, &new, deadline);
+    }
+    drop(new_slot);
+    host.counters.upgrades.add(1);
+    tracing::info!(
+        target: "sessionhost::session",
+        event = "session.upgrade",
+        session_id = %id,
+        guest = %guest.name,
+        from = %from_version,
+        to = %guest.version,
+        duration_us = began.elapsed().as_micros() as u64,
+        "session moved to the new version"
+    );
+    Outcome::Moved
+}
+
+/// Records a failed migration: the session stays on its version.
+fn stayed(host: &HostInner, session: &Session, reason: String) -> Outcome {
+    tracing::warn!(
+        target: "sessionhost::session",
+        session_id = %session.id(),
+        guest = %session.guest.name,
+        version = %session.guest.version,
+        %reason,
+        "upgrade failed: the session stays on its version"
+    );
+    host.counters.upgrades_failed.add(1);
+    session.set_upgrade_error(reason);
+    Outcome::Stayed
+}

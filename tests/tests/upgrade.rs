@@ -1,0 +1,184 @@
+//! Hot-load and live upgrade: `keep` leaves running sessions on their version, `migrate`
+//! moves them at their next idle point with their state, and a version whose `restore` fails
+//! is rolled back (the session stays where it was, the failure is reported).
+
+#![expect(clippy::unwrap_used, reason = "test helpers panic on a broken fixture")]
+
+use serde_json::json;
+use sessionhost::{GuestOptions, Host, SessionId, SessionInfo, StartOptions, UpgradePolicy};
+use sessionhost_tests::support::{self, call, cast, eventually};
+use sessionhost_tests::{guest_bytes, guests};
+
+fn migrate() -> GuestOptions {
+    GuestOptions {
+        upgrade: UpgradePolicy::Migrate,
+        ..GuestOptions::default()
+    }
+}
+
+async fn host_with(name: &str, path: &str, options: GuestOptions) -> Host {
+    let host = Host::new(support::config().build().unwrap()).unwrap();
+    host.load_guest_file_with(name, path, options)
+        .await
+        .unwrap();
+    host
+}
+
+/// The same component with a custom section appended: another version (another hash) of
+/// identical code.
+fn another_build(bytes: &[u8]) -> Vec<u8> {
+    let name = b"sessionhost-test-build";
+    let payload = b"2";
+    let mut section = vec![u8::try_from(name.len()).unwrap()];
+    section.extend_from_slice(name);
+    section.extend_from_slice(payload);
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section id
+    out.push(u8::try_from(section.len()).unwrap()); // size (< 128: one LEB128 byte)
+    out.extend_from_slice(&section);
+    out
+}
+
+fn version_label(host: &Host, id: &str) -> Option<String> {
+    host.info(id).ok().and_then(|i| i.version.label)
+}
+
+/// A host with the SDK counter loaded under `migrate`, and a session of it at 41.
+async fn counter_at_41() -> (Host, SessionId) {
+    let host = host_with("counter", guests::COUNTER, migrate()).await;
+    let id = host.start(StartOptions::guest("counter")).await.unwrap();
+    call(&host, &id, json!({"op":"incr","by":41}))
+        .await
+        .unwrap();
+    (host, id)
+}
+
+/// Waits until the session reports a failed upgrade, and returns its info.
+async fn failed_upgrade(host: &Host, id: &str) -> SessionInfo {
+    eventually("the failure is reported", || {
+        host.info(id).is_ok_and(|i| i.upgrade_error.is_some())
+    })
+    .await;
+    host.info(id).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_moves_a_counter_at_41_to_the_new_version_with_its_state() {
+    let (host, id) = counter_at_41().await;
+    let mut events = host.subscribe(&id).unwrap();
+
+    // The lean counter reads the SDK counter's snapshots.
+    let lean = guest_bytes(guests::COUNTER_LEAN);
+    host.upgrade_guest("counter", &lean, Some("2.0".into()))
+        .await
+        .unwrap();
+    eventually("the session moved", || {
+        version_label(&host, &id).as_deref() == Some("2.0")
+    })
+    .await;
+    assert_eq!(
+        call(&host, &id, json!({"op":"get"})).await.unwrap(),
+        json!({"value":41})
+    );
+    assert_eq!(
+        call(&host, &id, json!({"op":"incr"})).await.unwrap(),
+        json!({"value":42})
+    );
+    // Subscribers of the old instance were told; the session itself lives on.
+    assert_eq!(
+        support::terminated(&mut events).await,
+        sessionhost::StopReason::Upgrade
+    );
+    let metrics = host.metrics();
+    assert_eq!(metrics.counters.upgrades_total, 1);
+    assert_eq!(host.stats().sessions, 1);
+    // Only the new version is in use.
+    let versions = host.sessions_by_version();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(host.info(&id).unwrap().upgrade_error, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_whose_restore_fails_is_rolled_back() {
+    // restore refuses: the cart cannot read a counter's snapshot.
+    let (host, id) = counter_at_41().await;
+    let old = host.info(&id).unwrap().version;
+    host.upgrade_guest("counter", &guest_bytes(guests::CART), Some("cart".into()))
+        .await
+        .unwrap();
+    let info = failed_upgrade(&host, &id).await;
+    assert_eq!(info.version, old, "it stays on its version");
+    assert!(
+        info.upgrade_error
+            .as_deref()
+            .unwrap()
+            .contains("restore refused"),
+        "{info:?}"
+    );
+    assert_eq!(
+        call(&host, &id, json!({"op":"incr"})).await.unwrap(),
+        json!({"value":42})
+    );
+    assert_eq!(host.metrics().counters.upgrades_failed_total, 1);
+
+    // restore traps: the hostile guest's `trap_restore` state, on another build of itself.
+    let host = host_with("hostile", guests::HOSTILE, migrate()).await;
+    let id = host
+        .start(StartOptions::guest("hostile").args(r#"{"mode":"trap_restore"}"#))
+        .await
+        .unwrap();
+    cast(&host, &id, json!({"op":"record","n":7}))
+        .await
+        .unwrap();
+    let rebuilt = another_build(&guest_bytes(guests::HOSTILE));
+    host.upgrade_guest("hostile", &rebuilt, Some("rebuilt".into()))
+        .await
+        .unwrap();
+    let info = failed_upgrade(&host, &id).await;
+    assert!(
+        info.upgrade_error
+            .as_deref()
+            .unwrap()
+            .contains("restore failed"),
+        "{info:?}"
+    );
+    assert_eq!(info.version.label, None, "still the first build");
+    assert_eq!(
+        call(&host, &id, json!({"op":"casts"})).await.unwrap(),
+        json!({"seen":[7]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_leaves_running_sessions_on_their_version() {
+    let host = host_with("counter", guests::COUNTER, GuestOptions::default()).await;
+    let old_session = host.start(StartOptions::guest("counter")).await.unwrap();
+    call(&host, &old_session, json!({"op":"incr","by":5}))
+        .await
+        .unwrap();
+    host.upgrade_guest(
+        "counter",
+        &guest_bytes(guests::COUNTER_LEAN),
+        Some("2.0".into()),
+    )
+    .await
+    .unwrap();
+    let new_session = host.start(StartOptions::guest("counter")).await.unwrap();
+    assert_eq!(version_label(&host, &old_session), None);
+    assert_eq!(version_label(&host, &new_session).as_deref(), Some("2.0"));
+    assert_eq!(host.sessions_by_version().len(), 2);
+    assert_eq!(
+        call(&host, &old_session, json!({"op":"incr"}))
+            .await
+            .unwrap(),
+        json!({"value":6})
+    );
+    // A corrupt component never replaces the current version.
+    let error = host
+        .upgrade_guest("counter", b"\0asm garbage", None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.name, "counter");
+    let third = host.start(StartOptions::guest("counter")).await.unwrap();
+    assert_eq!(version_label(&host, &third).as_deref(), Some("2.0"));
+}
