@@ -82,6 +82,9 @@ pub struct HostConfig {
     /// tick, and deadlines are checked at this resolution. Default: 5 ms.
     #[serde(with = "humantime_serde")]
     pub epoch_tick: Duration,
+    /// Directory where compiled guests are cached, so a restart does not compile them again.
+    /// Default: none (the server uses `<data_dir>/compiled` when it has a data dir).
+    pub compile_cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -100,6 +103,7 @@ impl Default for HostConfig {
             max_message_bytes: ByteSize::mib(1),
             max_timers_per_session: 64,
             epoch_tick: Duration::from_millis(5),
+            compile_cache_dir: None,
         }
     }
 }
@@ -208,6 +212,12 @@ impl HostConfigBuilder {
         max_timers_per_session: usize,
         /// See [`HostConfig::epoch_tick`].
         epoch_tick: Duration,
+    }
+
+    /// See [`HostConfig::compile_cache_dir`].
+    pub fn compile_cache_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.compile_cache_dir = Some(dir.into());
+        self
     }
 
     /// See [`HostConfig::session_max_lifetime`].

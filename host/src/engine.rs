@@ -79,6 +79,15 @@ pub fn build_engine(config: &HostConfig) -> Result<Engine, HostError> {
         .memory_reservation_for_growth(0)
         .memory_may_move(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if let Some(dir) = &config.compile_cache_dir {
+        // wasmtime's own cache: compiled code keyed by the component and the engine's
+        // settings, so a restart (or reloading an unchanged file) does not compile again.
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(dir);
+        wasm.cache(Some(
+            wasmtime::Cache::new(cache).map_err(HostError::Engine)?,
+        ));
+    }
     Engine::new(&wasm).map_err(HostError::Engine)
 }
 

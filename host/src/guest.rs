@@ -218,8 +218,7 @@ pub(crate) async fn compile(
     })?;
     drop(store);
 
-    let hash = Sha256::digest(bytes);
-    let hash: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let hash = content_hash(bytes);
     tracing::info!(
         target: "sessionhost::guest",
         guest = name,
@@ -264,4 +263,12 @@ fn root_cause(error: &wasmtime::Error) -> String {
         text.push('…');
     }
     text
+}
+
+/// A component's version hash: the first 16 hex digits of its SHA-256.
+pub(crate) fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -32,6 +32,7 @@
 //! - `supervisor.rs` — restart policies, intensity, checkpoints.
 //! - `hibernate.rs` — idle sessions reduced to a snapshot in the store, woken on demand.
 //! - [`store`] — where hibernated sessions live: in memory, or durable (redb).
+//! - `watch.rs` — hot-load from a guests directory (`notify`).
 //! - `upgrade.rs` — moving running sessions to a new guest version (`migrate`).
 //! - `reaper.rs` — idle expiry (`session_ttl`, `session_max_lifetime`), one ordered map.
 //! - `events.rs` — what subscribers receive.
@@ -77,6 +78,7 @@ mod timers;
 mod upgrade;
 mod wasi;
 mod wasi_link;
+mod watch;
 
 pub use check::{MemoryDecl, SESSION_EXPORT};
 pub use config::{HostConfig, HostConfigBuilder};
@@ -91,6 +93,7 @@ pub use metrics::{
 };
 pub use reason::StopReason;
 pub use supervisor::{GuestOptions, RestartPolicy, UpgradePolicy};
+pub use watch::{GuestsDir, LoadOutcome};
 
 /// For the benchmarks' baselines only: the engine exactly as a [`Host`] configures it, so a
 /// bare-wasmtime loop measures the same layout. Not a stable API.

@@ -67,9 +67,12 @@ struct ServeArgs {
     /// Bearer token enabling the admin API.
     #[arg(long)]
     admin_token: Option<String>,
-    /// Directory for the server's state (the generated signing key).
+    /// Directory for the server's state (signing key, session store, compiled guests).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Directory of NAME.wasm guests, hot-loaded when a file is added or replaced.
+    #[arg(long)]
+    guests_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, value_parser = ["pretty", "json"])]
     log: Option<String>,
@@ -147,6 +150,14 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     if let Some(dir) = &args.data_dir {
         config.data_dir = Some(dir.clone());
     }
+    if let Some(dir) = &args.guests_dir {
+        config.guests_dir = Some(dir.clone());
+    }
+    if config.host.compile_cache_dir.is_none()
+        && let Some(dir) = &config.data_dir
+    {
+        config.host.compile_cache_dir = Some(dir.join("compiled"));
+    }
     match args.log.as_deref() {
         Some("json") => config.log = LogFormat::Json,
         Some(_) => config.log = LogFormat::Pretty,
@@ -185,10 +196,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => Host::new(config.host.clone()),
     }
     .context("creating the host")?;
-    if let Some(name) = config
-        .guest_options
-        .keys()
-        .find(|name| !config.guests.contains_key(*name))
+    if config.guests_dir.is_none()
+        && let Some(name) = config
+            .guest_options
+            .keys()
+            .find(|name| !config.guests.contains_key(*name))
     {
         bail!("[guest_options.{name}] names no guest in [guests]");
     }
@@ -200,8 +212,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("loading guest `{name}`"))?;
         tracing::info!(guest = %name, version = %info.version, "guest ready");
     }
+    let _watching = match &config.guests_dir {
+        Some(dir) => {
+            let (watching, loaded) =
+                sessionhost::GuestsDir::watch(host.clone(), dir, config.guest_options.clone())
+                    .await
+                    .with_context(|| format!("watching the guests directory {}", dir.display()))?;
+            for (name, outcome) in loaded {
+                match outcome {
+                    Ok(info) => {
+                        tracing::info!(guest = %name, version = %info.version, "guest ready")
+                    }
+                    Err(error) => tracing::error!(guest = %name, %error, "guest file rejected"),
+                }
+            }
+            Some(watching)
+        }
+        None => None,
+    };
     if let Some(default) = &config.host.default_guest
-        && !config.guests.contains_key(default)
+        && !host.guests().iter().any(|g| &g.name == default)
     {
         bail!("default guest `{default}` is not among the loaded guests");
     }

@@ -182,3 +182,53 @@ async fn keep_leaves_running_sessions_on_their_version() {
     let third = host.start(StartOptions::guest("counter")).await.unwrap();
     assert_eq!(version_label(&host, &third).as_deref(), Some("2.0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guests_directory_is_hot_loaded_and_bad_files_change_nothing() {
+    let root = std::env::temp_dir().join(format!("sessionhost-guests-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (dir, cache) = (root.join("guests"), root.join("compiled"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("counter.wasm"), guest_bytes(guests::COUNTER)).unwrap();
+    std::fs::write(dir.join("not-a-guest.txt"), b"ignored").unwrap();
+    let host = Host::new(support::config().compile_cache_dir(&cache).build().unwrap()).unwrap();
+    let options = [("counter".to_string(), migrate())].into();
+    let (_watching, loaded) = sessionhost::GuestsDir::watch(host.clone(), &dir, options)
+        .await
+        .unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert!(loaded[0].1.is_ok(), "{loaded:?}");
+    // Compiled code went to the cache directory.
+    assert!(std::fs::read_dir(&cache).unwrap().next().is_some());
+
+    let id = host.start(StartOptions::guest("counter")).await.unwrap();
+    call(&host, &id, json!({"op":"incr","by":41}))
+        .await
+        .unwrap();
+    let first = host.info(&id).unwrap().version.hash;
+
+    // A garbage file is refused; the current version keeps serving.
+    std::fs::write(dir.join("counter.wasm"), b"\0asm not really").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(host.guests().len(), 1);
+    assert_eq!(host.guests()[0].version.hash, first);
+
+    // A new version dropped in: loaded, and the session migrates with its state.
+    let lean = guest_bytes(guests::COUNTER_LEAN);
+    std::fs::write(dir.join("counter.wasm"), &lean).unwrap();
+    eventually("the session moved to the new file's version", || {
+        host.info(&id).is_ok_and(|i| i.version.hash != first)
+    })
+    .await;
+    assert_eq!(
+        call(&host, &id, json!({"op":"get"})).await.unwrap(),
+        json!({"value":41})
+    );
+    // A new guest file is a new guest.
+    std::fs::write(dir.join("cart.wasm"), guest_bytes(guests::CART)).unwrap();
+    eventually("the cart guest appears", || {
+        host.guests().iter().any(|g| g.name == "cart")
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&root);
+}

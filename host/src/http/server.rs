@@ -90,6 +90,9 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     /// Guests to load at start-up: name → component file.
     pub guests: BTreeMap<String, PathBuf>,
+    /// A directory of `NAME.wasm` guests, loaded at start-up and hot-loaded whenever a file
+    /// is added or replaced (see [`GuestsDir`](crate::GuestsDir)). Default: none.
+    pub guests_dir: Option<PathBuf>,
     /// Supervision options per guest name (see [`GuestOptions`]); guests not listed get
     /// the defaults.
     pub guest_options: BTreeMap<String, GuestOptions>,
