@@ -12,10 +12,10 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use sessionhost::{Host, HostConfig, SessionId, StartOptions};
+use sessionhost::{Host, SessionId, StartOptions};
 
 use crate::measure::INCR;
-use crate::{GUESTS, Latencies, rss_kib};
+use crate::{Latencies, counter_host, rss_kib};
 
 /// Sessions woken for the latency figures.
 pub const WAKE_SAMPLE: usize = 1_000;
@@ -37,20 +37,10 @@ pub struct HibernateRun {
     pub wake_p99_us: f64,
 }
 
-/// `n` hibernated sessions of `guest` (one of [`GUESTS`]), then [`WAKE_SAMPLE`] wakes.
+/// `n` hibernated sessions of `guest` (one of [`GUESTS`](crate::GUESTS)), then [`WAKE_SAMPLE`] wakes.
 pub async fn hibernated_sessions(guest: &str, n: usize) -> anyhow::Result<HibernateRun> {
-    let path = GUESTS
-        .iter()
-        .find(|(name, _)| *name == guest)
-        .map(|(_, path)| *path)
-        .ok_or_else(|| anyhow::anyhow!("unknown bench guest {guest}"))?;
-    let config = HostConfig::builder()
-        .max_sessions(1_000)
-        .rate_limit(0)
-        .default_guest(guest)
-        .build()?;
-    let host = Host::new(config)?;
-    host.load_guest_file(guest, path).await?;
+    // A pool of 1 000 live sessions: at most one is live at a time here.
+    let host = counter_host(1_000, guest).await?;
     // Warm the allocator, the pool and the store, then measure from here.
     for _ in 0..64 {
         cycle(&host).await?;

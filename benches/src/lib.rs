@@ -39,14 +39,19 @@ pub const GUESTS: [(&str, &str); 2] = [
     ("counter-lean", sessionhost_tests::guests::COUNTER_LEAN),
 ];
 
+/// The component file of bench guest `name` (one of [`GUESTS`]).
+pub fn guest_path(name: &str) -> anyhow::Result<&'static str> {
+    GUESTS
+        .iter()
+        .find(|(guest, _)| *guest == name)
+        .map(|(_, path)| *path)
+        .ok_or_else(|| anyhow::anyhow!("unknown bench guest {name}"))
+}
+
 /// A host for benchmarking: room for `sessions`, no rate limit, `guest` (one of [`GUESTS`])
 /// loaded as the default guest.
 pub async fn counter_host(sessions: usize, guest: &str) -> anyhow::Result<Host> {
-    let path = GUESTS
-        .iter()
-        .find(|(name, _)| *name == guest)
-        .map(|(_, path)| *path)
-        .ok_or_else(|| anyhow::anyhow!("unknown bench guest {guest}"))?;
+    let path = guest_path(guest)?;
     let config = HostConfig::builder()
         .max_sessions(sessions.max(16))
         .rate_limit(0)

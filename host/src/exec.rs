@@ -4,8 +4,9 @@
 //! exports. Every export call goes through [`Live::run`], which arms the limits first (fuel
 //! for this message, the epoch deadline, the per-message log budget), awaits the call, then
 //! reads back what the message cost. A failed call is turned into a [`Failure`] that says which
-//! error the caller gets and why the session must end: after a trap or an interruption a
-//! component instance cannot be entered again, so a failure always ends the session.
+//! error the caller gets and why the instance is finished: after a trap or an interruption a
+//! component instance cannot be entered again, so a failure always ends the instance (the
+//! session then ends or, by its guest's restart policy, starts again; see `supervisor.rs`).
 
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use crate::bindings::SessionGuest;
 use crate::ctx::{LimitExceeded, SessionCtx};
 use crate::error::{SessionError, TrapKind};
 use crate::reason::StopReason;
+use crate::store::TimerRecord;
 
 /// A session's running instance. Owned by the session's slot and used under its lock.
 pub(crate) struct Live {
@@ -34,6 +36,38 @@ pub(crate) struct Failure {
 }
 
 impl Live {
+    /// The arguments `init` first ran with (kept for restarts); empty when none were kept.
+    pub(crate) fn init_args(&self) -> Vec<u8> {
+        self.recovery
+            .as_ref()
+            .map(|r| r.args.to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The pending `send-after` timers, as store records.
+    pub(crate) fn export_timers(&self) -> Vec<TimerRecord> {
+        self.store
+            .data()
+            .timers
+            .as_ref()
+            .map(|t| t.export())
+            .unwrap_or_default()
+    }
+
+    /// Re-arms timers carried over from another instance of the same session (woken from
+    /// the store, or moved to a new guest version).
+    pub(crate) fn import_timers(&mut self, records: Vec<TimerRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        let ctx = self.store.data_mut();
+        let (host, session) = (ctx.host.clone(), ctx.session.clone());
+        let timers = ctx.timers.get_or_insert_with(Box::default);
+        if let Err(reason) = timers.import(&host, &session, records) {
+            tracing::warn!(target: "sessionhost::session", session_id = %ctx.id, %reason, "carried-over timers were not re-armed");
+        }
+    }
+
     /// Arms the limits for one message, started at `started`, that must finish by `deadline`.
     pub(crate) fn arm(
         store: &mut Store<SessionCtx>,
@@ -166,6 +200,32 @@ macro_rules! run_export {
     }};
 }
 pub(crate) use run_export;
+
+/// Runs an export the host calls on its own account — `snapshot`, `terminate`, the `init` or
+/// `restore` of a restart or an upgrade — within `call_timeout` and one message's fuel from
+/// now, and books what it burned on `$session` (see [`Session::book`]). Expands to the
+/// call's result or a [`Failure`].
+///
+/// [`Session::book`]: crate::session::Session::book
+macro_rules! run_host_export {
+    ($host:expr, $session:expr, $live:expr, |$e:ident, $s:ident| $call:expr) => {{
+        let host: &$crate::host::HostInner = $host;
+        let live: &mut $crate::exec::Live = $live;
+        let began = std::time::Instant::now();
+        let timeout = host.config.call_timeout;
+        let (result, fuel_used) = $crate::exec::run_export!(
+            live,
+            host.config.fuel_budget(),
+            began,
+            began + timeout,
+            $crate::session::millis(timeout),
+            |$e, $s| $call
+        );
+        $session.book(host, live, fuel_used);
+        result
+    }};
+}
+pub(crate) use run_host_export;
 
 #[cfg(test)]
 mod tests {

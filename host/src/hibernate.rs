@@ -22,17 +22,55 @@
 //! where the runtime allows it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::MutexGuard;
 
 use crate::error::SessionError;
-use crate::exec::run_export;
+use crate::exec::{Failure, Live};
 use crate::host::{HostInner, StartExtras};
-use crate::session::{Session, Slot};
+use crate::session::{Session, Slot, millis};
 use crate::store::{SnapshotRecord, StoreError};
 use crate::timers::wall_ms;
 use crate::{RestoreFrom, StartOptions};
+
+/// What storing a live session's snapshot came to.
+enum Stored {
+    /// The record is in the store.
+    Saved(SnapshotRecord),
+    /// The guest does not support snapshots.
+    NoSnapshots,
+    /// The store refused it (logged).
+    Refused,
+    /// `snapshot` failed: the instance is finished.
+    Failed(Failure),
+}
+
+/// Takes the session's snapshot (its lock held) and puts its record in the store.
+fn store_locked(session: &Session, live: &mut Live, host: &HostInner) -> Stored {
+    let state = match session.snapshot_locked(host, live) {
+        Ok(Some(state)) => state,
+        Ok(None) => return Stored::NoSnapshots,
+        Err(failure) => return Stored::Failed(failure),
+    };
+    let record = SnapshotRecord {
+        guest: session.guest.name.to_string(),
+        version: session.guest.version.hash.clone(),
+        state,
+        args: live.init_args(),
+        saved_at_ms: host.wall_now_ms(),
+        last_active_ms: host.wall_ms_of(session.last_active_ms()),
+        timers: live.export_timers(),
+    };
+    let id = session.id();
+    match blocking(|| host.store.put(&id, &record)) {
+        Ok(()) => Stored::Saved(record),
+        Err(error) => {
+            tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "the session's snapshot was not stored");
+            Stored::Refused
+        }
+    }
+}
 
 /// Hibernates `session` (its lock held, its queued casts delivered, `now` on the host clock).
 /// Returns the next deadline when it stays live (busy, watched, or the snapshot could not
@@ -51,24 +89,14 @@ pub(crate) fn hibernate_locked(
         return None;
     };
     let began = Instant::now();
-    let timeout = host.config.call_timeout;
-    let fuel = host.config.fuel_budget();
-    let (outcome, fuel_used) = run_export!(
-        live,
-        fuel,
-        began,
-        began + timeout,
-        millis(timeout),
-        |e, s| e.call_snapshot(s)
-    );
-    session.add_fuel(fuel_used);
-    let state = match outcome {
-        Ok(Some(state)) => state,
-        Ok(None) => {
+    let record = match store_locked(session, live, host) {
+        Stored::Saved(record) => record,
+        Stored::NoSnapshots => {
             session.set_no_snapshots();
             return session.next_deadline_ms(host);
         }
-        Err(failure) => {
+        Stored::Refused => return Some(retry),
+        Stored::Failed(failure) => {
             session.fail_locked(slot, host, failure);
             return matches!(&**slot, Slot::Live(_))
                 .then(|| session.next_deadline_ms(host))
@@ -76,13 +104,7 @@ pub(crate) fn hibernate_locked(
         }
     };
     let id = session.id();
-    let record = record_of(session, live, host, state);
-    let bytes = record.state.len();
-    if let Err(error) = blocking(|| host.store.put(&id, &record)) {
-        tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "could not hibernate: the snapshot was not stored");
-        return Some(retry);
-    }
-    if !session.mark_hibernated() {
+    if !session.mark_retired() {
         // A message arrived meanwhile: stay live, forget the record.
         let _ = blocking(|| host.store.remove(&id));
         return Some(now.saturating_add(1_000));
@@ -96,7 +118,7 @@ pub(crate) fn hibernate_locked(
         event = "session.hibernate",
         session_id = %id,
         guest = %session.guest.name,
-        state_bytes = bytes,
+        state_bytes = record.state.len(),
         duration_us = began.elapsed().as_micros() as u64,
         "session hibernated"
     );
@@ -115,7 +137,7 @@ pub(crate) async fn hibernate_now(session: &Arc<Session>, host: &Arc<HostInner>)
     }
     let now = host.clock.now_ms();
     match hibernate_locked(session, &mut slot, host, now) {
-        None => session.was_hibernated(),
+        None => session.was_retired(),
         // Still live; its reaper entry is untouched and keeps watching it.
         Some(_) => false,
     }
@@ -130,66 +152,16 @@ pub(crate) async fn save_and_end(session: &Arc<Session>, host: &Arc<HostInner>) 
     let Slot::Live(live) = &mut *slot else {
         return false;
     };
-    let began = Instant::now();
-    let timeout = host.config.call_timeout;
-    let fuel = host.config.fuel_budget();
-    let (outcome, fuel_used) = run_export!(
-        live,
-        fuel,
-        began,
-        began + timeout,
-        millis(timeout),
-        |e, s| e.call_snapshot(s)
-    );
-    session.add_fuel(fuel_used);
-    let mut saved = false;
-    match outcome {
-        Ok(Some(state)) => {
-            let record = record_of(session, live, host, state);
-            let id = session.id();
-            match blocking(|| host.store.put(&id, &record)) {
-                Ok(()) => saved = true,
-                Err(error) => {
-                    tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "snapshot not stored at shutdown: the session is lost");
-                }
-            }
-        }
-        Ok(None) => {}
-        Err(failure) => {
+    let saved = match store_locked(session, live, host) {
+        Stored::Saved(_) => true,
+        Stored::NoSnapshots | Stored::Refused => false,
+        Stored::Failed(failure) => {
             session.fail_locked(&mut slot, host, failure);
             return false;
         }
-    }
+    };
     session.end_locked(&mut slot, host, crate::StopReason::Shutdown);
     saved
-}
-
-/// The store record of a live session whose snapshot is `state`.
-fn record_of(
-    session: &Session,
-    live: &crate::exec::Live,
-    host: &HostInner,
-    state: Vec<u8>,
-) -> SnapshotRecord {
-    SnapshotRecord {
-        guest: session.guest.name.to_string(),
-        version: session.guest.version.hash.clone(),
-        state,
-        args: live
-            .recovery
-            .as_ref()
-            .map(|r| r.args.to_vec())
-            .unwrap_or_default(),
-        saved_at_ms: host.wall_now_ms(),
-        last_active_ms: host.wall_ms_of(session.last_active_ms()),
-        timers: live
-            .store
-            .data()
-            .timers
-            .as_ref()
-            .map(|t| t.export())
-            .unwrap_or_default(),
-    }
 }
 
 impl HostInner {
@@ -235,9 +207,9 @@ impl HostInner {
             woken: true,
             args: record.args,
             timers: record.timers,
-            // Waking is activity: a message, a touch or a due timer is about to arrive.
-            last_active_ms: None,
         };
+        // The woken session's last activity is now: waking is activity (a message, a touch
+        // or a due timer is about to arrive).
         match crate::host::start_session(self, options, extras).await {
             Ok(session) => {
                 let _ = blocking(|| self.store.remove(id));
@@ -398,8 +370,4 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -415,15 +415,10 @@ impl Host {
         inner.check_size(request.len())?;
         let timeout = timeout.unwrap_or(inner.config.call_timeout);
         let started = Instant::now();
-        let mut attempt = 0;
-        let (session, result) = loop {
-            let session = inner.resolve(id).await?;
-            let result = session.call(inner, request, timeout).await;
-            if retry_after_hibernation(&session, &result, &mut attempt) {
-                continue;
-            }
-            break (session, result);
-        };
+        let (session, result) = on_session(inner, id, |session| async move {
+            session.call(inner, request, timeout).await
+        })
+        .await?;
         inner
             .counters
             .record_call(result.as_ref().map(drop), started.elapsed());
@@ -444,17 +439,11 @@ impl Host {
     pub async fn cast(&self, id: &str, message: &[u8]) -> Result<(), SessionError> {
         let inner = &self.inner;
         inner.check_size(message.len())?;
-        let mut attempt = 0;
-        let (session, result) = loop {
-            let session = inner.resolve(id).await?;
-            let result = session
-                .enqueue(inner, Mail::Cast(message.to_vec()))
-                .map_err(|(_, e)| e);
-            if retry_after_hibernation(&session, &result, &mut attempt) {
-                continue;
-            }
-            break (session, result);
-        };
+        let (session, result) = on_session(inner, id, |session| {
+            let queued = session.enqueue(inner, Mail::Cast(message.to_vec()));
+            std::future::ready(queued.map_err(|(_, e)| e))
+        })
+        .await?;
         if result.is_ok() {
             inner.counters.casts.add(1);
         }
@@ -476,28 +465,25 @@ impl Host {
 
     /// Ends the session with the given reason (see [`terminate`](Self::terminate)).
     pub async fn terminate_with(&self, id: &str, reason: StopReason) -> Result<(), SessionError> {
-        let mut attempt = 0;
-        loop {
-            let session = self.inner.resolve(id).await?;
-            let result = session.terminate(&self.inner, reason.clone()).await;
-            if !retry_after_hibernation(&session, &result, &mut attempt) {
-                return result;
-            }
-        }
+        let inner = &self.inner;
+        on_session(inner, id, |session| {
+            let reason = reason.clone();
+            async move { session.terminate(inner, reason).await }
+        })
+        .await?
+        .1
     }
 
     /// Gives the session a new random ID and returns it: same live instance and state, and
     /// the old ID stops working at once. Call it when a user logs in, so an ID planted before
     /// login (session fixation) is worthless afterwards.
     pub async fn rotate_id(&self, id: &str) -> Result<SessionId, SessionError> {
-        let mut attempt = 0;
-        loop {
-            let session = self.inner.resolve(id).await?;
-            let result = session.rotate_id(&self.inner).await;
-            if !retry_after_hibernation(&session, &result, &mut attempt) {
-                return result;
-            }
-        }
+        let inner = &self.inner;
+        on_session(inner, id, |session| async move {
+            session.rotate_id(inner).await
+        })
+        .await?
+        .1
     }
 
     /// Hibernates the session now, whatever its idle time (see the README's "Hibernation").
@@ -596,14 +582,14 @@ impl Host {
     /// support snapshots). Queued casts are delivered first. Start a session from it with
     /// [`StartOptions::restore`].
     pub async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>, SessionError> {
-        let mut attempt = 0;
-        loop {
-            let session = self.inner.resolve(id).await?;
-            let result = session.snapshot(&self.inner).await;
-            if !retry_after_hibernation(&session, &result, &mut attempt) {
-                return result;
-            }
-        }
+        let inner = &self.inner;
+        on_session(
+            inner,
+            id,
+            |session| async move { session.snapshot(inner).await },
+        )
+        .await?
+        .1
     }
 
     /// Stops accepting new sessions and ends every live one with reason `shutdown` (their
@@ -648,8 +634,6 @@ pub(crate) struct StartExtras {
     pub(crate) args: Vec<u8>,
     /// Timers to re-arm once the state is restored.
     pub(crate) timers: Vec<TimerRecord>,
-    /// Last activity to carry over (host clock milliseconds).
-    pub(crate) last_active_ms: Option<u64>,
 }
 
 /// Starts (or wakes) a session; see [`Host::start`].
@@ -726,23 +710,13 @@ pub(crate) async fn start_session(
                 .call_restore(s, &restore.state, &restore.from_version))
         }
     };
-    session.add_fuel(fuel_used);
+    session.add_fuel(inner, fuel_used);
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(message)) => return Err(SessionError::GuestError(message)),
         Err(failure) => return Err(failure.error),
     }
-    if !extras.timers.is_empty() {
-        let ctx = live.store.data_mut();
-        let (host, weak) = (ctx.host.clone(), ctx.session.clone());
-        let timers = ctx.timers.get_or_insert_with(Box::default);
-        if let Err(reason) = timers.import(&host, &weak, extras.timers) {
-            tracing::warn!(target: "sessionhost::session", session_id = %id, %reason, "timers of a woken session were not re-armed");
-        }
-    }
-    if let Some(ms) = extras.last_active_ms {
-        session.set_last_active_ms(ms);
-    }
+    live.import_timers(extras.timers);
     let stop = live.store.data_mut().stop_requested.take();
     session.set_live(&mut slot, live);
     inner.registry.insert_new(Arc::clone(&session))?;
@@ -757,14 +731,29 @@ pub(crate) async fn start_session(
     Ok(session)
 }
 
-/// Whether a message refused by a session object that hibernated meanwhile should be sent
-/// again (to the woken session). Bounded, so a session that keeps hibernating under a sender
-/// cannot loop it forever.
-fn retry_after_hibernation<T>(
-    session: &Session,
-    result: &Result<T, SessionError>,
-    attempt: &mut u32,
-) -> bool {
-    *attempt += 1;
-    *attempt < 8 && matches!(result, Err(SessionError::SessionNotFound)) && session.was_hibernated()
+/// Attempts [`on_session`] makes before it gives a retired session's refusal back.
+const RETIRED_ATTEMPTS: u32 = 8;
+
+/// Runs `op` on session `id` — woken first if it is hibernated — and returns the session
+/// object it ran on with the result. When that object was retired meanwhile (hibernated or
+/// moved to a new guest version) and refused, `op` runs again on its successor; bounded, so
+/// a session that keeps retiring under a sender cannot loop it forever.
+async fn on_session<T, Fut>(
+    inner: &Arc<HostInner>,
+    id: &str,
+    mut op: impl FnMut(Arc<Session>) -> Fut,
+) -> Result<(Arc<Session>, Result<T, SessionError>), SessionError>
+where
+    Fut: Future<Output = Result<T, SessionError>>,
+{
+    let mut attempt = 1;
+    loop {
+        let session = inner.resolve(id).await?;
+        let result = op(Arc::clone(&session)).await;
+        let refused = matches!(result, Err(SessionError::SessionNotFound));
+        if !(refused && session.was_retired()) || attempt == RETIRED_ATTEMPTS {
+            return Ok((session, result));
+        }
+        attempt += 1;
+    }
 }

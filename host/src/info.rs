@@ -100,7 +100,7 @@ impl HostClock {
     }
 
     /// `at` as milliseconds since the host started.
-    fn ms_at(&self, at: Instant) -> u64 {
+    pub(crate) fn ms_at(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
     }
 

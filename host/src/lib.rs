@@ -34,6 +34,7 @@
 //! - [`store`] — where hibernated sessions live: in memory, or durable (redb).
 //! - `watch.rs` — hot-load from a guests directory (`notify`).
 //! - `upgrade.rs` — moving running sessions to a new guest version (`migrate`).
+//! - `deadlines.rs` — an ordered set of deadlines and its one task (timers, reaper).
 //! - `reaper.rs` — idle expiry (`session_ttl`, `session_max_lifetime`), one ordered map.
 //! - `events.rs` — what subscribers receive.
 //! - `offload.rs` — guests run synchronously on the caller's thread; long-running messages
@@ -54,6 +55,7 @@ mod bindings;
 mod check;
 mod config;
 mod ctx;
+mod deadlines;
 mod engine;
 mod error;
 mod events;

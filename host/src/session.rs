@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{MutexGuard, broadcast};
 
 use crate::events::{self, SessionEvent, SessionEvents};
-use crate::exec::{Failure, Live, run_export};
+use crate::exec::{Failure, Live, run_export, run_host_export};
 use crate::guest::Guest;
 use crate::host::HostInner;
 use crate::id::SessionId;
@@ -65,8 +65,10 @@ pub(crate) enum Slot {
 const STATE_LIVE: u8 = 0;
 const STATE_ENDING: u8 = 1;
 const STATE_ENDED: u8 = 2;
-/// Reduced to a snapshot in the store; the next message wakes a new session object.
-const STATE_HIBERNATED: u8 = 3;
+/// Replaced by another object for the same ID — hibernated (the store holds it, the next
+/// message wakes a new object) or moved to a new guest version (the registry holds the new
+/// object). Whoever reaches a retired object looks the ID up again.
+const STATE_RETIRED: u8 = 3;
 
 /// One session. Shared as `Arc<Session>` by the registry and by callers in flight.
 pub(crate) struct Session {
@@ -80,7 +82,7 @@ pub(crate) struct Session {
     created_ms: u64,
     /// Milliseconds since the host's clock base of the last call, cast or touch.
     last_active_ms: AtomicU64,
-    /// The guest's `snapshot` returned `none`: never try to hibernate it.
+    /// The guest's `snapshot` returned `none`: no checkpoints, no hibernation.
     no_snapshots: AtomicBool,
     /// Why the last `migrate` upgrade of this session failed (it stayed on its version).
     upgrade_error: parking_lot::Mutex<Option<Box<str>>>,
@@ -179,10 +181,10 @@ impl Session {
             .store(host.clock.now_ms(), Ordering::Relaxed);
     }
 
-    /// Whether this session object was retired by hibernation (its ID lives on in the
-    /// store: look it up again).
-    pub(crate) fn was_hibernated(&self) -> bool {
-        self.state.load(Ordering::Acquire) == STATE_HIBERNATED
+    /// Whether this session object was retired (hibernated or upgraded): the ID lives on,
+    /// look it up again.
+    pub(crate) fn was_retired(&self) -> bool {
+        self.state.load(Ordering::Acquire) == STATE_RETIRED
     }
 
     /// Whether anyone subscribes to this session's events.
@@ -193,13 +195,10 @@ impl Session {
     /// When this session hibernates (host clock milliseconds), if it can.
     fn hibernates_at_ms(&self, config: &HostConfig) -> Option<u64> {
         let after = config.hibernate_after;
-        (!after.is_zero()
-            && self.guest.options.hibernate
-            && !self.no_snapshots.load(Ordering::Relaxed))
-        .then(|| {
+        (!after.is_zero() && self.guest.options.hibernate && self.supports_snapshots()).then(|| {
             self.last_active_ms
                 .load(Ordering::Relaxed)
-                .saturating_add(millis_u64(after))
+                .saturating_add(millis(after))
         })
     }
 
@@ -214,7 +213,13 @@ impl Session {
         }
     }
 
-    /// Stops trying to hibernate: the guest's `snapshot` returned `none`.
+    /// Whether the guest may support snapshots (it has not yet returned `none`).
+    pub(crate) fn supports_snapshots(&self) -> bool {
+        !self.no_snapshots.load(Ordering::Relaxed)
+    }
+
+    /// Records that the guest's `snapshot` returned `none`: no more checkpoints or
+    /// hibernation attempts for this session.
     pub(crate) fn set_no_snapshots(&self) {
         self.no_snapshots.store(true, Ordering::Relaxed);
     }
@@ -224,19 +229,14 @@ impl Session {
         self.last_active_ms.load(Ordering::Relaxed)
     }
 
-    /// Sets the last activity (a woken session carries its stored one).
-    pub(crate) fn set_last_active_ms(&self, ms: u64) {
-        self.last_active_ms.store(ms, Ordering::Relaxed);
-    }
-
     /// No message queued or waiting.
     pub(crate) fn is_idle(&self) -> bool {
         self.queued.load(Ordering::Acquire) == 0 && self.pending.load(Ordering::Acquire) == 0
     }
 
-    /// Marks the session hibernated, under the queue lock, unless messages are pending:
-    /// from then on senders are refused and look the ID up again. False: it is busy.
-    pub(crate) fn mark_hibernated(&self) -> bool {
+    /// Marks this object retired, under the queue lock, unless messages are pending: from
+    /// then on senders are refused and look the ID up again. False: it is busy.
+    pub(crate) fn mark_retired(&self) -> bool {
         let queue = self.queue.lock();
         if !queue.is_empty() || self.pending.load(Ordering::Acquire) > 0 {
             return false;
@@ -244,7 +244,7 @@ impl Session {
         self.state
             .compare_exchange(
                 STATE_LIVE,
-                STATE_HIBERNATED,
+                STATE_RETIRED,
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             )
@@ -260,7 +260,7 @@ impl Session {
     ) {
         **slot = Slot::Ended;
         host.registry.remove_if_same(&self.id(), self);
-        host.reaper.forget(self);
+        host.reaper.forget(host, self);
         host.release_hibernated();
     }
 
@@ -270,11 +270,11 @@ impl Session {
         let idle = (!config.session_ttl.is_zero()).then(|| {
             self.last_active_ms
                 .load(Ordering::Relaxed)
-                .saturating_add(millis_u64(config.session_ttl))
+                .saturating_add(millis(config.session_ttl))
         });
         let lifetime = config
             .session_max_lifetime
-            .map(|max| self.created_ms.saturating_add(millis_u64(max)));
+            .map(|max| self.created_ms.saturating_add(millis(max)));
         match (idle, lifetime) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -303,7 +303,7 @@ impl Session {
         }
         let idle_ms = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
         let reason = match host.config.session_max_lifetime {
-            Some(max) if now.saturating_sub(self.created_ms) >= millis_u64(max) => {
+            Some(max) if now.saturating_sub(self.created_ms) >= millis(max) => {
                 StopReason::Killed("session_max_lifetime reached".into())
             }
             _ => StopReason::IdleTimeout,
@@ -532,12 +532,28 @@ impl Session {
         }
     }
 
-    fn account(&self, host: &HostInner, live: &Live, fuel_used: u64) {
-        self.fuel_used.fetch_add(fuel_used, Ordering::Relaxed);
-        host.counters.fuel.add(fuel_used);
+    /// Books what an export cost: its fuel (session and host totals) and the instance's
+    /// memory now.
+    pub(crate) fn book(&self, host: &HostInner, live: &Live, fuel_used: u64) {
+        self.add_fuel(host, fuel_used);
         let memory = live.store.data().limits.memory_bytes;
         self.memory_bytes.store(memory, Ordering::Relaxed);
+    }
+
+    /// Books a message: [`book`](Self::book), and one more message run.
+    fn account(&self, host: &HostInner, live: &Live, fuel_used: u64) {
+        self.book(host, live, fuel_used);
         host.counters.messages.add(1);
+    }
+
+    /// Runs the guest's `snapshot` on `live` (the lock held): its state, `None` when the
+    /// guest does not support snapshots, or the failure.
+    pub(crate) fn snapshot_locked(
+        &self,
+        host: &HostInner,
+        live: &mut Live,
+    ) -> Result<Option<Vec<u8>>, Failure> {
+        run_host_export!(host, self, live, |e, s| e.call_snapshot(s))
     }
 
     /// Ends the session after a failed export call.
@@ -629,18 +645,9 @@ impl Session {
         self.state.store(STATE_ENDING, Ordering::SeqCst);
         let started = Instant::now();
         if reason.instance_usable() {
-            let timeout = host.config.call_timeout;
-            let fuel = host.config.fuel_budget();
             let wit_reason = (&reason).into();
-            let (outcome, fuel_used) = run_export!(
-                &mut live,
-                fuel,
-                started,
-                started + timeout,
-                millis(timeout),
-                |e, s| e.call_terminate(s, &wit_reason)
-            );
-            self.fuel_used.fetch_add(fuel_used, Ordering::Relaxed);
+            let outcome = run_host_export!(host, self, &mut live, |e, s| e
+                .call_terminate(s, &wit_reason));
             if let Err(failure) = outcome {
                 tracing::warn!(
                     target: "sessionhost::session",
@@ -660,7 +667,7 @@ impl Session {
     fn finish_end(self: &Arc<Self>, host: &Arc<HostInner>, reason: StopReason, started: Instant) {
         self.state.store(STATE_ENDED, Ordering::SeqCst);
         host.registry.remove_if_same(&self.id(), self);
-        host.reaper.forget(self);
+        host.reaper.forget(host, self);
         let lost = {
             let mut queue = self.queue.lock();
             let lost = queue.len();
@@ -716,18 +723,8 @@ impl Session {
         let Slot::Live(live) = &mut *slot else {
             return Err(SessionError::SessionNotFound);
         };
-        let timeout = host.config.call_timeout;
-        let fuel = host.config.fuel_budget();
-        let started = Instant::now();
-        let (outcome, fuel_used) = run_export!(
-            live,
-            fuel,
-            started,
-            started + timeout,
-            millis(timeout),
-            |e, s| e.call_snapshot(s)
-        );
-        self.account(host, live, fuel_used);
+        let outcome = self.snapshot_locked(host, live);
+        host.counters.messages.add(1);
         match outcome {
             Ok(state) => Ok(state),
             Err(failure) => {
@@ -810,12 +807,13 @@ impl Session {
         **slot = Slot::Live(live);
     }
 
-    pub(crate) fn set_reaper_key(&self, (deadline, sequence): crate::reaper::Key) {
+    /// Records where the reaper keeps this session: (deadline on the host clock, sequence).
+    pub(crate) fn set_reaper_key(&self, (deadline, sequence): (u64, u64)) {
         self.reaper_deadline.store(deadline, Ordering::Relaxed);
         self.reaper_sequence.store(sequence, Ordering::Relaxed);
     }
 
-    pub(crate) fn reaper_key(&self) -> crate::reaper::Key {
+    pub(crate) fn reaper_key(&self) -> (u64, u64) {
         (
             self.reaper_deadline.load(Ordering::Relaxed),
             self.reaper_sequence.load(Ordering::Relaxed),
@@ -827,8 +825,10 @@ impl Session {
         self.calls.load(Ordering::Relaxed) + self.casts.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn add_fuel(&self, fuel: u64) {
+    /// Adds fuel burned by this session to its total and the host's.
+    pub(crate) fn add_fuel(&self, host: &HostInner, fuel: u64) {
         self.fuel_used.fetch_add(fuel, Ordering::Relaxed);
+        host.counters.fuel.add(fuel);
     }
 }
 
@@ -841,11 +841,7 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// A duration in whole milliseconds, saturating.
-fn millis_u64(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

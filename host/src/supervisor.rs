@@ -31,12 +31,13 @@ use wasmtime::Store;
 
 use crate::ctx::SessionCtx;
 use crate::error::SessionError;
-use crate::exec::{Failure, Live, run_export};
+use crate::exec::{Failure, Live, run_host_export};
 use crate::guest::Guest;
 use crate::host::HostInner;
 use crate::id::SessionId;
 use crate::reason::StopReason;
 use crate::session::Session;
+use crate::session::millis;
 
 /// When a failed session is started again (per guest, as in Elixir's supervisors).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,8 +140,6 @@ pub(crate) struct Recovery {
     pub(crate) checkpoint: Option<Box<[u8]>>,
     /// Messages handled since the checkpoint (or since the start).
     pub(crate) since_checkpoint: u64,
-    /// The guest's `snapshot` returned `none`: stop asking.
-    pub(crate) no_snapshots: bool,
     /// When the recent restarts happened (within the window).
     restarts: VecDeque<Instant>,
 }
@@ -267,22 +266,16 @@ pub(crate) fn restart(
             options.restart_window.as_millis()
         )));
     }
-    let began = Instant::now();
-    let mut live = match new_instance(host, session, session.id(), &session.guest, began) {
+    let mut live = match new_instance(host, session, session.id(), &session.guest, now) {
         Ok(live) => live,
         Err(e) => return Restarted::Failed(StopReason::Crashed(format!("restart failed: {e}"))),
     };
-    let timeout = host.config.call_timeout;
-    let fuel = host.config.fuel_budget();
-    let deadline = began + timeout;
-    let version = session.guest.version.to_string();
     let mut from_checkpoint = false;
     if let Some(state) = &recovery.checkpoint {
-        let (outcome, fuel_used) =
-            run_export!(&mut live, fuel, began, deadline, millis(timeout), |e, s| e
-                .call_restore(s, state, &version));
-        session.add_fuel(fuel_used);
-        match outcome {
+        let version = &session.guest.version.hash;
+        match run_host_export!(host, session, &mut live, |e, s| e
+            .call_restore(s, state, version))
+        {
             Ok(Ok(())) => from_checkpoint = true,
             Ok(Err(message)) => {
                 tracing::warn!(target: "sessionhost::session", session_id = %session.id(), %message, "checkpoint rejected by restore; starting afresh");
@@ -295,17 +288,9 @@ pub(crate) fn restart(
         }
     }
     if !from_checkpoint {
-        let began = Instant::now();
-        let (outcome, fuel_used) = run_export!(
-            &mut live,
-            fuel,
-            began,
-            began + timeout,
-            millis(timeout),
-            |e, s| e.call_init(s, &recovery.args)
-        );
-        session.add_fuel(fuel_used);
-        match outcome {
+        match run_host_export!(host, session, &mut live, |e, s| e
+            .call_init(s, &recovery.args))
+        {
             Ok(Ok(())) => {}
             Ok(Err(message)) => {
                 return Restarted::Failed(StopReason::Crashed(format!(
@@ -340,34 +325,19 @@ pub(crate) fn after_message(
         return Ok(());
     };
     recovery.since_checkpoint += 1;
-    if every == 0 || recovery.no_snapshots || recovery.since_checkpoint < every {
+    if every == 0 || !session.supports_snapshots() || recovery.since_checkpoint < every {
         return Ok(());
     }
-    let timeout = host.config.call_timeout;
-    let fuel = host.config.fuel_budget();
-    let began = Instant::now();
-    let (outcome, fuel_used) = run_export!(
-        live,
-        fuel,
-        began,
-        began + timeout,
-        millis(timeout),
-        |e, s| e.call_snapshot(s)
-    );
-    session.add_fuel(fuel_used);
-    let recovery = live.recovery.get_or_insert_with(Box::default);
-    match outcome? {
+    match session.snapshot_locked(host, live)? {
         Some(state) => {
-            recovery.checkpoint = Some(state.into());
-            recovery.since_checkpoint = 0;
+            if let Some(recovery) = live.recovery.as_mut() {
+                recovery.checkpoint = Some(state.into());
+                recovery.since_checkpoint = 0;
+            }
         }
-        None => recovery.no_snapshots = true,
+        None => session.set_no_snapshots(),
     }
     Ok(())
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -1,9 +1,7 @@
 //! Guest timers: `host.send-after` and `host.cancel-timer`.
 //!
-//! One [`TimerService`] per host keeps every pending timer of every session in one ordered
-//! map, keyed by (due time, creation sequence), and one task fires them — the shape of
-//! mini-redis's expiry task: sleep until the earliest entry or until a new, earlier one is
-//! added. Timers due at the same instant fire in the order they were created, and a timer's
+//! One [`TimerService`] per host keeps every pending timer of every session in one
+//! [`DeadlineQueue`], keyed by (due time, creation sequence), whose one task fires them. Timers due at the same instant fire in the order they were created, and a timer's
 //! message enters its session's mailbox as a [`Mail::Timer`], so it is delivered through
 //! `handle-cast` in order with everything else, one message at a time.
 //!
@@ -16,28 +14,25 @@
 //! - A timer that fires while the mailbox is full is put back 10 ms later, again and again
 //!   until it fits or the session is gone: timer messages are never dropped.
 //!
-//! The service task starts with the first timer and stops when the host is dropped.
+//! The queue and its task are the shared [`DeadlineQueue`]; the task starts with the first
+//! timer and stops when the host is dropped.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::deadlines::{DeadlineQueue, Key};
 use crate::error::SessionError;
 use crate::host::HostInner;
-use crate::session::{Mail, Session};
+use crate::session::{Mail, Session, millis};
 use crate::store::TimerRecord;
 
 /// Longest delay accepted by `send-after` (one year): longer ones are almost surely bugs.
 const MAX_DELAY_MS: u64 = 365 * 24 * 3600 * 1000;
 /// How long a timer waits before trying a full mailbox again.
 const RETRY_FULL_MAILBOX: Duration = Duration::from_millis(10);
-
-/// Where a timer sits in the service: due time, then creation order.
-type Key = (Instant, u64);
 
 /// A timer waiting to fire.
 struct Pending {
@@ -48,29 +43,13 @@ struct Pending {
 
 /// Every pending timer of the host, and the task that fires them.
 pub(crate) struct TimerService {
-    state: Arc<ServiceState>,
-    /// Set once the firing task runs.
-    started: AtomicBool,
-}
-
-struct ServiceState {
-    queue: parking_lot::Mutex<BTreeMap<Key, Pending>>,
-    /// Wakes the task: a new earliest timer, or the host going away.
-    wake: Notify,
-    closed: AtomicBool,
-    sequence: AtomicU64,
+    queue: Arc<DeadlineQueue<Pending>>,
 }
 
 impl TimerService {
     pub(crate) fn new() -> Self {
         Self {
-            state: Arc::new(ServiceState {
-                queue: parking_lot::Mutex::new(BTreeMap::new()),
-                wake: Notify::new(),
-                closed: AtomicBool::new(false),
-                sequence: AtomicU64::new(0),
-            }),
-            started: AtomicBool::new(false),
+            queue: DeadlineQueue::new(),
         }
     }
 
@@ -80,103 +59,54 @@ impl TimerService {
         due: Instant,
         pending: Pending,
     ) -> Result<Key, String> {
-        if !self.started.swap(true, Ordering::AcqRel) {
-            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                self.started.store(false, Ordering::Release);
-                return Err("timers need the host's async runtime".into());
-            };
-            runtime.spawn(run(Arc::clone(&self.state), host.clone()));
+        if !self.queue.start(host, fire) {
+            return Err("timers need the host's async runtime".into());
         }
-        let key = (due, self.state.sequence.fetch_add(1, Ordering::Relaxed));
-        let earliest = {
-            let mut queue = self.state.queue.lock();
-            queue.insert(key, pending);
-            queue.keys().next() == Some(&key)
-        };
-        if earliest {
-            self.state.wake.notify_one();
-        }
-        Ok(key)
+        Ok(self.queue.insert(due, pending))
     }
 
     fn cancel(&self, key: &Key) -> bool {
-        self.state.queue.lock().remove(key).is_some()
+        self.queue.remove(key).is_some()
     }
 
     /// The message of a pending timer.
     fn peek(&self, key: &Key) -> Option<Vec<u8>> {
-        self.state.queue.lock().get(key).map(|p| p.message.clone())
+        self.queue.inspect(key, |p| p.message.clone())
     }
 }
 
 impl Drop for TimerService {
     fn drop(&mut self) {
-        self.state.closed.store(true, Ordering::Release);
-        self.state.wake.notify_one();
+        self.queue.close();
     }
 }
 
-/// The firing task: sleeps until the earliest timer (or a wake-up), then delivers what is due.
-async fn run(state: Arc<ServiceState>, host: Weak<HostInner>) {
-    loop {
-        if state.closed.load(Ordering::Acquire) {
-            return;
-        }
-        let next = state.queue.lock().keys().next().map(|(due, _)| *due);
-        match next {
-            Some(due) if due <= Instant::now() => {}
-            Some(due) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(due) => {}
-                    () = state.wake.notified() => continue,
-                }
-            }
-            None => {
-                state.wake.notified().await;
-                continue;
-            }
-        }
-        let Some(host) = host.upgrade() else { return };
-        fire_due(&state, &host);
-    }
-}
-
-/// Delivers every timer due now, in key order.
-fn fire_due(state: &ServiceState, host: &Arc<HostInner>) {
-    let now = Instant::now();
-    loop {
-        let entry = {
-            let mut queue = state.queue.lock();
-            match queue.first_key_value() {
-                Some(((due, _), _)) if *due <= now => queue.pop_first(),
-                _ => None,
-            }
+/// Delivers one due timer. A full mailbox puts it back [`RETRY_FULL_MAILBOX`] later.
+fn fire(
+    queue: &Arc<DeadlineQueue<Pending>>,
+    host: &Arc<HostInner>,
+    pending: Pending,
+    now: Instant,
+) {
+    let Some(session) = pending.session.upgrade() else {
+        return;
+    };
+    let mail = Mail::Timer {
+        id: pending.id,
+        message: pending.message,
+    };
+    if let Err((Mail::Timer { id, message }, SessionError::MailboxFull { .. })) =
+        Session::enqueue(&session, host, mail)
+    {
+        // The session's own list still holds the old key. That is fine: a cancel from now
+        // on removes the ID there, and delivery (`take_fired`) then skips the message; a
+        // session that ends leaves this entry to find its session gone.
+        let pending = Pending {
+            session: Arc::downgrade(&session),
+            id,
+            message,
         };
-        let Some((_, pending)) = entry else { return };
-        let Some(session) = pending.session.upgrade() else {
-            continue;
-        };
-        let mail = Mail::Timer {
-            id: pending.id,
-            message: pending.message,
-        };
-        if let Err((Mail::Timer { id, message }, SessionError::MailboxFull { .. })) =
-            Session::enqueue(&session, host, mail)
-        {
-            let retry = (
-                now + RETRY_FULL_MAILBOX,
-                state.sequence.fetch_add(1, Ordering::Relaxed),
-            );
-            let pending = Pending {
-                session: Arc::downgrade(&session),
-                id,
-                message,
-            };
-            // The session's own list still holds the old key. That is fine: a cancel from
-            // now on removes the ID there, and delivery (`take_fired`) then skips the
-            // message; a session that ends leaves this entry to find its session gone.
-            state.queue.lock().insert(retry, pending);
-        }
+        queue.insert(now + RETRY_FULL_MAILBOX, pending);
     }
 }
 
@@ -209,21 +139,35 @@ impl SessionTimers {
                 "delay of {delay_ms} ms is longer than a year ({MAX_DELAY_MS} ms)"
             ));
         }
+        let id = self.next_id + 1;
+        self.arm(host, session, id, message, Duration::from_millis(delay_ms))?;
+        Ok(id)
+    }
+
+    /// Schedules timer `id` to deliver `message` after `delay`.
+    fn arm(
+        &mut self,
+        host: &Weak<HostInner>,
+        session: &Weak<Session>,
+        id: u64,
+        message: Vec<u8>,
+        delay: Duration,
+    ) -> Result<(), String> {
         let Some(strong) = host.upgrade() else {
             return Err("the host is shutting down".into());
         };
-        let id = self.next_id + 1;
         let pending = Pending {
             session: session.clone(),
             id,
             message,
         };
-        let due = Instant::now() + Duration::from_millis(delay_ms);
-        let key = strong.timers.schedule(host, due, pending)?;
-        self.next_id = id;
+        let key = strong
+            .timers
+            .schedule(host, Instant::now() + delay, pending)?;
+        self.next_id = self.next_id.max(id);
         self.service = host.clone();
         self.pending.insert(id, key);
-        Ok(id)
+        Ok(())
     }
 
     /// The pending timers as records for a snapshot store: due times in wall-clock
@@ -259,24 +203,13 @@ impl SessionTimers {
         session: &Weak<Session>,
         records: Vec<TimerRecord>,
     ) -> Result<(), String> {
-        let Some(strong) = host.upgrade() else {
+        let Some(wall_now) = host.upgrade().map(|h| h.wall_now_ms()) else {
             return Err("the host is shutting down".into());
         };
-        let wall_now = strong.wall_now_ms();
         for record in records {
             let delay = Duration::from_millis(record.due_at_ms.saturating_sub(wall_now));
-            let pending = Pending {
-                session: session.clone(),
-                id: record.id,
-                message: record.message,
-            };
-            let key = strong
-                .timers
-                .schedule(host, Instant::now() + delay, pending)?;
-            self.next_id = self.next_id.max(record.id);
-            self.pending.insert(record.id, key);
+            self.arm(host, session, record.id, record.message, delay)?;
         }
-        self.service = host.clone();
         Ok(())
     }
 
@@ -301,10 +234,6 @@ impl SessionTimers {
 /// Milliseconds since the Unix epoch.
 pub(crate) fn wall_ms(at: SystemTime) -> u64 {
     at.duration_since(std::time::UNIX_EPOCH).map_or(0, millis)
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Drop for SessionTimers {

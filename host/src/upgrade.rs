@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::SessionEvent;
-use crate::exec::run_export;
+use crate::exec::run_host_export;
 use crate::guest::Guest;
 use crate::host::HostInner;
 use crate::reason::StopReason;
@@ -75,36 +75,19 @@ enum Outcome {
 async fn migrate(host: &Arc<HostInner>, old: &Arc<Session>, guest: &Arc<Guest>) -> Outcome {
     let mut slot = old.slot.lock().await;
     old.prepare_locked(&mut slot, host);
-    if !old.is_live() || !old.is_idle() {
-        return if old.is_live() {
-            Outcome::Busy
-        } else {
-            Outcome::Stayed
-        };
+    if !old.is_live() {
+        return Outcome::Stayed;
+    }
+    if !old.is_idle() {
+        return Outcome::Busy;
     }
     let Slot::Live(live) = &mut *slot else {
         return Outcome::Stayed;
     };
-    let timeout = host.config.call_timeout;
-    let fuel = host.config.fuel_budget();
-    let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
     let reason = (&StopReason::Upgrade).into();
-    let began = Instant::now();
-    let (ended, fuel_used) = run_export!(live, fuel, began, began + timeout, ms, |e, s| e
+    let ended = run_host_export!(host, &**old, &mut *live, |e, s| e
         .call_terminate(s, &reason));
-    old.add_fuel(fuel_used);
-    if let Err(failure) = ended {
-        old.fail_locked(&mut slot, host, failure);
-        return Outcome::Stayed;
-    }
-    let Slot::Live(live) = &mut *slot else {
-        return Outcome::Stayed;
-    };
-    let began = Instant::now();
-    let (snapshot, fuel_used) = run_export!(live, fuel, began, began + timeout, ms, |e, s| e
-        .call_snapshot(s));
-    old.add_fuel(fuel_used);
-    let state = match snapshot {
+    let state = match ended.and_then(|()| old.snapshot_locked(host, live)) {
         Ok(Some(state)) => state,
         Ok(None) => return stayed(host, old, "the guest does not support snapshots".into()),
         Err(failure) => {
@@ -115,60 +98,40 @@ async fn migrate(host: &Arc<HostInner>, old: &Arc<Session>, guest: &Arc<Guest>) 
 
     // The new instance, restored from the old one's state.
     let id = old.id();
+    let began = Instant::now();
     let new = Arc::new(Session::new(host, id.clone(), Arc::clone(guest)));
     let Ok(mut new_slot) = new.slot.try_lock() else {
         return stayed(host, old, "internal: new session busy".into());
     };
-    let began = Instant::now();
     let mut new_live = match supervisor::new_instance(host, &new, id.clone(), guest, began) {
         Ok(live) => live,
         Err(e) => return stayed(host, old, format!("instantiating the new version: {e}")),
     };
-    let from_version = old.guest.version.hash.clone();
-    let (restored, fuel_used) =
-        run_export!(&mut new_live, fuel, began, began + timeout, ms, |e, s| e
-            .call_restore(s, &state, &from_version));
-    new.add_fuel(fuel_used);
-    match restored {
+    let from_version = &old.guest.version.hash;
+    match run_host_export!(host, &*new, &mut new_live, |e, s| e.call_restore(
+        s,
+        &state,
+        from_version
+    )) {
         Ok(Ok(())) => {}
         Ok(Err(message)) => return stayed(host, old, format!("restore refused: {message}")),
         Err(failure) => return stayed(host, old, format!("restore failed: {}", failure.error)),
     }
     // Carry over what the old instance had: arguments (restarts), timers, activity.
-    let old_live = match &*slot {
-        Slot::Live(live) => live,
-        _ => return Outcome::Stayed,
+    let Slot::Live(old_live) = &*slot else {
+        return Outcome::Stayed;
     };
-    let args = old_live
-        .recovery
-        .as_ref()
-        .map(|r| r.args.to_vec())
-        .unwrap_or_default();
-    new_live.recovery = Recovery::from_snapshot(&state, &args, &guest.options);
-    let timers = old_live
-        .store
-        .data()
-        .timers
-        .as_ref()
-        .map(|t| t.export())
-        .unwrap_or_default();
-    if !timers.is_empty() {
-        let ctx = new_live.store.data_mut();
-        let (weak_host, weak_session) = (ctx.host.clone(), ctx.session.clone());
-        let list = ctx.timers.get_or_insert_with(Box::default);
-        if let Err(reason) = list.import(&weak_host, &weak_session, timers) {
-            tracing::warn!(target: "sessionhost::session", session_id = %id, %reason, "timers not carried over the upgrade");
-        }
-    }
+    new_live.recovery = Recovery::from_snapshot(&state, &old_live.init_args(), &guest.options);
+    new_live.import_timers(old_live.export_timers());
     new.carry_over(old);
-    if !old.mark_hibernated() {
+    if !old.mark_retired() {
         return Outcome::Busy; // a message arrived: the old instance keeps serving
     }
     new.set_live(&mut new_slot, new_live);
     host.registry.replace(Arc::clone(&new));
     // Retire the old object: it holds no `max_sessions` place of its own any more.
     *slot = Slot::Ended;
-    host.reaper.forget(old);
+    host.reaper.forget(host, old);
     if let Some(events) = old.events_sender() {
         let _ = events.send(SessionEvent::Terminated(StopReason::Upgrade));
     }

@@ -100,6 +100,27 @@ impl Server {
         }
     }
 
+    /// Waits until the server listens, and returns its session-call URL.
+    fn call_url(&mut self) -> String {
+        let ready = self.wait_for("sessionhost serving");
+        let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+        let addr = ready["fields"]["listen"].as_str().unwrap();
+        format!("http://{addr}/v1/session/call")
+    }
+
+    /// Sends SIGTERM and returns the log line that reports the sessions it ended.
+    fn terminate(&mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.wait_for("sessions ended")
+    }
+
     /// Waits for a log line containing `needle` and returns it.
     fn wait_for(&mut self, needle: &str) -> String {
         loop {
@@ -118,22 +139,10 @@ impl Server {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_from_a_config_file_and_shuts_down_on_sigterm() {
     let dir = tempdir("serve");
-    let config = dir.join("sessionhost.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {dir:?}\n[host]\ndefault_guest = \"counter\"\nmax_sessions = 100\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n[guests]\ncounter = {:?}\n",
-            guests::COUNTER
-        ),
-    )
-    .unwrap();
+    let config = counter_config(&dir, "max_sessions = 100\n");
     // The environment overrides the file.
     let mut server = Server::spawn(&config, &[("SESSIONHOST_HOST__MAX_SESSIONS", "3")]);
-    let ready = server.wait_for("sessionhost serving");
-    let listen: serde_json::Value = serde_json::from_str(&ready).unwrap();
-    let addr = listen["fields"]["listen"].as_str().unwrap().to_string();
-    let url = format!("http://{addr}/v1/session/call");
+    let url = server.call_url();
 
     // Three visitors, each with its own session; the fourth is over the limit of 3.
     let mut visitors = Vec::new();
@@ -186,15 +195,7 @@ async fn serve_runs_from_a_config_file_and_shuts_down_on_sigterm() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let ended = server.wait_for("sessions ended");
+    let ended = server.terminate();
     assert!(ended.contains("\"sessions\":3"), "{ended}");
     server.wait_for("sessionhost stopped");
     let status = server.child.wait().unwrap();
@@ -202,6 +203,22 @@ async fn serve_runs_from_a_config_file_and_shuts_down_on_sigterm() {
     for task in load {
         task.await.unwrap();
     }
+}
+
+/// Writes `dir/sessionhost.toml`: data in `dir`, port 0, the counter guest as default, and
+/// `host_keys` added to the `[host]` table.
+fn counter_config(dir: &Path, host_keys: &str) -> std::path::PathBuf {
+    let config = dir.join("sessionhost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {dir:?}\n[host]\ndefault_guest = \"counter\"\n{host_keys}\
+             [http]\nlisten = \"127.0.0.1:0\"\n[guests]\ncounter = {:?}\n",
+            guests::COUNTER
+        ),
+    )
+    .unwrap();
+    config
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
@@ -214,16 +231,7 @@ fn tempdir(name: &str) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_and_their_cookies_survive_a_server_restart_with_a_data_dir() {
     let dir = tempdir("restart");
-    let config = dir.join("sessionhost.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {dir:?}\n[host]\ndefault_guest = \"counter\"\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n[guests]\ncounter = {:?}\n",
-            guests::COUNTER
-        ),
-    )
-    .unwrap();
+    let config = counter_config(&dir, "");
     let visitor = reqwest::Client::builder()
         .cookie_store(true)
         .build()
@@ -231,12 +239,7 @@ async fn sessions_and_their_cookies_survive_a_server_restart_with_a_data_dir() {
     let mut expected = 0;
     for run in 0..2 {
         let mut server = Server::spawn(&config, &[]);
-        let ready = server.wait_for("sessionhost serving");
-        let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
-        let url = format!(
-            "http://{}/v1/session/call",
-            ready["fields"]["listen"].as_str().unwrap()
-        );
+        let url = server.call_url();
         for _ in 0..2 {
             expected += 1;
             let body: serde_json::Value = visitor
@@ -250,15 +253,7 @@ async fn sessions_and_their_cookies_survive_a_server_restart_with_a_data_dir() {
                 .unwrap();
             assert_eq!(body["value"], expected, "run {run}: {body}");
         }
-        let pid = server.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let ended = server.wait_for("sessions ended");
+        let ended = server.terminate();
         assert!(ended.contains("\"saved\":1"), "{ended}");
         assert!(server.child.wait().unwrap().success());
     }

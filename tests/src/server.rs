@@ -62,6 +62,33 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// POSTs `body` to `path` with `client`, the session token (if any) in `x-session-id`.
+    pub async fn post(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = client.post(self.url(path)).body(body);
+        if let Some(token) = token {
+            request = request.header("x-session-id", token);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// A genuine token of a `counter` session that has ended, and its ID.
+    pub async fn ended_session_token(&self) -> (sessionhost::SessionId, String) {
+        let id = self
+            .host
+            .start(sessionhost::StartOptions::guest("counter"))
+            .await
+            .expect("a session starts");
+        let token = self.keys.sign(&id);
+        self.host.terminate(&id).await.expect("it ends");
+        (id, token)
+    }
+
     /// A client with a cookie jar.
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()

@@ -41,12 +41,9 @@ async fn problem(response: reqwest::Response, status: StatusCode, kind: &str) ->
 async fn a_cookie_jar_keeps_one_session() {
     let server = TestServer::start(HttpConfig::default()).await;
     let client = server.client();
-    let first = client
-        .post(server.url("/v1/session/call"))
-        .body(r#"{"op":"incr","by":1}"#)
-        .send()
-        .await
-        .unwrap();
+    let first = server
+        .post(&client, "/v1/session/call", None, r#"{"op":"incr","by":1}"#)
+        .await;
     assert_eq!(first.status(), StatusCode::OK);
     let cookie = first.headers()[SET_COOKIE].to_str().unwrap().to_string();
     for attribute in ["sessionhost=", "HttpOnly", "SameSite=Lax", "Path=/"] {
@@ -56,12 +53,9 @@ async fn a_cookie_jar_keeps_one_session() {
     assert_eq!(first.headers()[CACHE_CONTROL], "no-store");
     assert_eq!(first.bytes().await.unwrap(), r#"{"value":1}"#);
 
-    let second = client
-        .post(server.url("/v1/session/call"))
-        .body(r#"{"op":"incr","by":1}"#)
-        .send()
-        .await
-        .unwrap();
+    let second = server
+        .post(&client, "/v1/session/call", None, r#"{"op":"incr","by":1}"#)
+        .await;
     assert!(
         second.headers().get(SET_COOKIE).is_none(),
         "the cookie is set once"
@@ -86,13 +80,9 @@ async fn the_header_carries_a_token_from_the_create_route() {
     let token = body["token"].as_str().unwrap();
     assert!(token.starts_with(body["id"].as_str().unwrap()));
     for _ in 0..2 {
-        plain
-            .post(server.url("/v1/session/cast"))
-            .header("x-session-id", token)
-            .body(r#"{"op":"incr"}"#)
-            .send()
+        server
+            .post(&plain, "/v1/session/cast", Some(token), r#"{"op":"incr"}"#)
             .await
-            .unwrap()
             .error_for_status()
             .unwrap();
     }
@@ -114,12 +104,7 @@ async fn the_header_carries_a_token_from_the_create_route() {
         .await
         .unwrap();
     problem(missing, StatusCode::NOT_FOUND, "guest_not_found").await;
-    let malformed = plain
-        .post(server.url("/v1/sessions"))
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let malformed = server.post(&plain, "/v1/sessions", None, "{not json").await;
     problem(malformed, StatusCode::BAD_REQUEST, "bad_request").await;
 }
 
@@ -162,13 +147,14 @@ async fn forged_tampered_and_malformed_tokens_get_400_and_create_nothing() {
     }
     assert_eq!(server.host.stats().sessions, 1, "no session was created");
     // The genuine token still works.
-    let ok = plain
-        .post(server.url("/v1/session/call"))
-        .header("x-session-id", &genuine)
-        .body(r#"{"op":"get"}"#)
-        .send()
-        .await
-        .unwrap();
+    let ok = server
+        .post(
+            &plain,
+            "/v1/session/call",
+            Some(&genuine),
+            r#"{"op":"get"}"#,
+        )
+        .await;
     assert_eq!(ok.status(), StatusCode::OK);
 }
 
@@ -176,20 +162,10 @@ async fn forged_tampered_and_malformed_tokens_get_400_and_create_nothing() {
 async fn a_genuine_token_of_an_ended_session_gets_a_fresh_session_or_404() {
     let server = TestServer::start(HttpConfig::default()).await;
     let plain = reqwest::Client::new();
-    let id = server
-        .host
-        .start(StartOptions::guest("counter"))
-        .await
-        .unwrap();
-    let token = server.keys.sign(&id);
-    server.host.terminate(&id).await.unwrap();
-    let response = plain
-        .post(server.url("/v1/session/call"))
-        .header("x-session-id", &token)
-        .body(r#"{"op":"incr"}"#)
-        .send()
-        .await
-        .unwrap();
+    let (id, token) = server.ended_session_token().await;
+    let response = server
+        .post(&plain, "/v1/session/call", Some(&token), r#"{"op":"incr"}"#)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
     assert!(
@@ -208,20 +184,10 @@ async fn a_genuine_token_of_an_ended_session_gets_a_fresh_session_or_404() {
         ..HttpConfig::default()
     })
     .await;
-    let id = strict
-        .host
-        .start(StartOptions::guest("counter"))
-        .await
-        .unwrap();
-    let token = strict.keys.sign(&id);
-    strict.host.terminate(&id).await.unwrap();
-    let response = plain
-        .post(strict.url("/v1/session/call"))
-        .header("x-session-id", &token)
-        .body(r#"{"op":"incr"}"#)
-        .send()
-        .await
-        .unwrap();
+    let (_, token) = strict.ended_session_token().await;
+    let response = strict
+        .post(&plain, "/v1/session/call", Some(&token), r#"{"op":"incr"}"#)
+        .await;
     problem(response, StatusCode::NOT_FOUND, "session_not_found").await;
     assert_eq!(strict.host.stats().sessions, 0);
 }
@@ -237,12 +203,9 @@ async fn touch_and_delete_need_an_existing_session() {
         .unwrap();
     problem(touch, StatusCode::NOT_FOUND, "session_not_found").await;
     assert_eq!(server.host.stats().sessions, 0, "touch starts nothing");
-    client
-        .post(server.url("/v1/session/call"))
-        .body(r#"{"op":"incr"}"#)
-        .send()
-        .await
-        .unwrap();
+    server
+        .post(&client, "/v1/session/call", None, r#"{"op":"incr"}"#)
+        .await;
     let touched = client
         .post(server.url("/v1/session/touch"))
         .send()
@@ -265,12 +228,9 @@ async fn sse_subscribers_get_events_then_the_end() {
     let server = TestServer::start(HttpConfig::default()).await;
     let client = server.client();
     // Start the session (and get the cookie) with a first call.
-    client
-        .post(server.url("/v1/session/call"))
-        .body(r#"{"op":"get"}"#)
-        .send()
-        .await
-        .unwrap();
+    server
+        .post(&client, "/v1/session/call", None, r#"{"op":"get"}"#)
+        .await;
     let events = client
         .get(server.url("/v1/session/events"))
         .send()
@@ -278,12 +238,9 @@ async fn sse_subscribers_get_events_then_the_end() {
         .unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let mut body = events.bytes_stream();
-    client
-        .post(server.url("/v1/session/call"))
-        .body(r#"{"op":"incr","by":5}"#)
-        .send()
-        .await
-        .unwrap();
+    server
+        .post(&client, "/v1/session/call", None, r#"{"op":"incr","by":5}"#)
+        .await;
     client
         .delete(server.url("/v1/session"))
         .send()
@@ -395,6 +352,22 @@ async fn websocket_calls_casts_events_and_the_closing_reason() {
     }
 }
 
+/// `GET path` on the admin API with `token`, as JSON.
+async fn admin_get(
+    client: &reqwest::Client,
+    server: &TestServer,
+    path: &str,
+    token: &str,
+) -> Value {
+    let response = client
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the admin API answers");
+    json_of(response).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_needs_its_token() {
     let closed = TestServer::start(HttpConfig::default()).await;
@@ -439,24 +412,14 @@ async fn the_admin_api_needs_its_token() {
         .start(StartOptions::guest("cart"))
         .await
         .unwrap();
-    let stats = json_of(
-        plain
-            .get(server.url("/admin/stats"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let stats = admin_get(&plain, &server, "/admin/stats", token).await;
     assert_eq!(stats["sessions"], 6);
 
-    let first = json_of(
-        plain
-            .get(server.url("/admin/sessions?guest=counter&limit=3"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap(),
+    let first = admin_get(
+        &plain,
+        &server,
+        "/admin/sessions?guest=counter&limit=3",
+        token,
     )
     .await;
     assert_eq!(first["sessions"].as_array().unwrap().len(), 3);
@@ -475,13 +438,11 @@ async fn the_admin_api_needs_its_token() {
     assert_eq!(second["sessions"].as_array().unwrap().len(), 2);
     assert!(second["next"].is_null());
 
-    let one = json_of(
-        plain
-            .get(server.url(&format!("/admin/sessions/{}", ids[0])))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap(),
+    let one = admin_get(
+        &plain,
+        &server,
+        &format!("/admin/sessions/{}", ids[0]),
+        token,
     )
     .await;
     assert_eq!(one["guest"], "counter");
@@ -493,15 +454,7 @@ async fn the_admin_api_needs_its_token() {
         .unwrap();
     assert_eq!(killed.status(), StatusCode::NO_CONTENT);
     assert!(!server.host.is_started(&ids[0]));
-    let guests = json_of(
-        plain
-            .get(server.url("/admin/guests"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let guests = admin_get(&plain, &server, "/admin/guests", token).await;
     assert!(
         guests
             .as_array()
@@ -516,19 +469,11 @@ async fn metrics_health_and_the_openapi_document() {
     let server = TestServer::start(HttpConfig::default()).await;
     let client = server.client();
     for _ in 0..3 {
-        client
-            .post(server.url("/v1/session/call"))
-            .body(r#"{"op":"incr"}"#)
-            .send()
-            .await
-            .unwrap();
+        server
+            .post(&client, "/v1/session/call", None, r#"{"op":"incr"}"#)
+            .await;
     }
-    client
-        .post(server.url("/v1/session/call"))
-        .body("nope")
-        .send()
-        .await
-        .unwrap();
+    server.post(&client, "/v1/session/call", None, "nope").await;
     let text = reqwest::get(server.url("/metrics"))
         .await
         .unwrap()
@@ -608,12 +553,9 @@ async fn each_error_kind_has_its_status_and_problem_body() {
     )
     .await;
     // Too large a body, to a live session.
-    let big = a
-        .post(server.url("/v1/session/call"))
-        .body(vec![b' '; 100 * 1024])
-        .send()
-        .await
-        .unwrap();
+    let big = server
+        .post(&a, "/v1/session/call", None, vec![b' '; 100 * 1024])
+        .await;
     assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
     problem(
         call(&a, json!({"op":"loop"})).await.unwrap(),
@@ -850,15 +792,7 @@ async fn admin_uploads_hot_load_a_guest_and_bad_ones_change_nothing() {
         json_of(incr(&newcomer).await.unwrap()).await,
         json!({"value":1})
     );
-    let guests = json_of(
-        admin
-            .get(server.url("/admin/guests"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let guests = admin_get(&admin, &server, "/admin/guests", token).await;
     let counter = guests
         .as_array()
         .unwrap()

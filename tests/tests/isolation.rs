@@ -43,6 +43,11 @@ async fn neighbours_answer(host: &Host, ids: &[sessionhost::SessionId]) {
     }
 }
 
+/// A host with unlimited fuel, so a deadline of `timeout` is what stops a guest that loops.
+async fn deadline_host(timeout: Duration) -> Host {
+    support::host_with(support::config().fuel_per_call(0).call_timeout(timeout)).await
+}
+
 /// Runs `request` on a fresh hostile session; returns the error and the stop reason.
 async fn offend(host: &Host, request: serde_json::Value) -> (SessionError, StopReason) {
     let id = host
@@ -73,9 +78,7 @@ fn trap_kind(e: &SessionError) -> TrapKind {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_loop_is_interrupted_at_its_deadline() {
-    // Unlimited fuel, so the deadline is what stops it.
-    let config = support::config().fuel_per_call(0);
-    let host = support::host_with(config.call_timeout(Duration::from_millis(300))).await;
+    let host = deadline_host(Duration::from_millis(300)).await;
     let ids = neighbours(&host, 5).await;
     let (e, reason) = offend(&host, json!({"op":"loop"})).await;
     assert_eq!(e, SessionError::Timeout { ms: 300 });
@@ -85,8 +88,7 @@ async fn an_endless_loop_is_interrupted_at_its_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neighbours_answer_while_a_guest_loops() {
-    let config = support::config().fuel_per_call(0);
-    let host = support::host_with(config.call_timeout(Duration::from_secs(3))).await;
+    let host = deadline_host(Duration::from_secs(3)).await;
     let ids = neighbours(&host, 4).await;
     let looping = host.start(StartOptions::guest("hostile")).await.unwrap();
     let offender = {
@@ -170,8 +172,7 @@ async fn a_stack_overflow_is_contained() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_with_callers_queued_behind_it_answers_every_one() {
-    let config = support::config().fuel_per_call(0);
-    let host = support::host_with(config.call_timeout(Duration::from_millis(300))).await;
+    let host = deadline_host(Duration::from_millis(300)).await;
     let id = host.start(StartOptions::guest("hostile")).await.unwrap();
     let first = {
         let (host, id) = (host.clone(), id.clone());
@@ -203,8 +204,7 @@ async fn a_trap_with_callers_queued_behind_it_answers_every_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_init_that_never_returns_fails_the_start() {
-    let config = support::config().fuel_per_call(0);
-    let host = support::host_with(config.call_timeout(Duration::from_millis(200))).await;
+    let host = deadline_host(Duration::from_millis(200)).await;
     let e = host
         .start(StartOptions::guest("hostile").args(r#"{"mode":"loop"}"#))
         .await
@@ -299,12 +299,7 @@ async fn floods_of_logs_output_and_stops_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_that_never_returns_is_interrupted_and_ends_only_that_session() {
-    let host = support::host_with(
-        support::config()
-            .fuel_per_call(0)
-            .call_timeout(Duration::from_millis(200)),
-    )
-    .await;
+    let host = deadline_host(Duration::from_millis(200)).await;
     let ids = neighbours(&host, 3).await;
     let id = host
         .start(StartOptions::guest("hostile").args(r#"{"mode":"loop_snapshot"}"#))
@@ -332,21 +327,9 @@ async fn a_snapshot_that_never_returns_is_interrupted_and_ends_only_that_session
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_that_loops_traps_or_cannot_parse_fails_the_start_cleanly() {
-    let host = support::host_with(
-        support::config()
-            .fuel_per_call(0)
-            .call_timeout(Duration::from_millis(200)),
-    )
-    .await;
+    let host = deadline_host(Duration::from_millis(200)).await;
     let ids = neighbours(&host, 3).await;
-    let restore = |state: &str| StartOptions {
-        guest: Some("hostile".into()),
-        restore: Some(sessionhost::RestoreFrom {
-            state: state.as_bytes().to_vec(),
-            from_version: "test".into(),
-        }),
-        ..StartOptions::default()
-    };
+    let restore = |state: &str| StartOptions::guest("hostile").restore(state, "test");
     // A snapshot it cannot parse: the guest's own error, nothing left behind.
     match host.start(restore("not json")).await.unwrap_err() {
         SessionError::GuestError(message) => {
@@ -371,12 +354,7 @@ async fn a_restore_that_loops_traps_or_cannot_parse_fails_the_start_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cast_that_loops_is_interrupted_and_later_messages_get_typed_errors() {
-    let host = support::host_with(
-        support::config()
-            .fuel_per_call(0)
-            .call_timeout(Duration::from_millis(200)),
-    )
-    .await;
+    let host = deadline_host(Duration::from_millis(200)).await;
     let ids = neighbours(&host, 3).await;
     let id = host.start(StartOptions::guest("hostile")).await.unwrap();
     let mut events = host.subscribe(&id).unwrap();

@@ -13,15 +13,17 @@ use tokio::time::sleep;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// A host built from `config` with `counter` as the default guest; time is paused once its
+/// guests are loaded.
+async fn paused_host(config: sessionhost::HostConfigBuilder) -> sessionhost::Host {
+    let host = support::host_with(config.default_guest("counter")).await;
+    tokio::time::pause();
+    host
+}
+
 #[tokio::test]
 async fn idle_sessions_expire_and_activity_postpones_expiry() {
-    let host = support::host_with(
-        support::config()
-            .default_guest("counter")
-            .session_ttl(MINUTE),
-    )
-    .await;
-    tokio::time::pause();
+    let host = paused_host(support::config().session_ttl(MINUTE)).await;
     let touched = host.start(StartOptions::default()).await.unwrap();
     let called = host.start(StartOptions::default()).await.unwrap();
     let idle = host.start(StartOptions::default()).await.unwrap();
@@ -66,14 +68,12 @@ async fn idle_sessions_expire_and_activity_postpones_expiry() {
 
 #[tokio::test]
 async fn a_busy_session_still_ends_at_its_maximum_lifetime() {
-    let host = support::host_with(
+    let host = paused_host(
         support::config()
-            .default_guest("counter")
             .session_ttl(MINUTE)
             .session_max_lifetime(Duration::from_secs(150)),
     )
     .await;
-    tokio::time::pause();
     let id = host.start(StartOptions::default()).await.unwrap();
     let mut events = host.subscribe(&id).unwrap();
     for _ in 0..7 {
@@ -92,13 +92,7 @@ async fn a_busy_session_still_ends_at_its_maximum_lifetime() {
 
 #[tokio::test]
 async fn a_zero_ttl_means_sessions_never_idle_out() {
-    let host = support::host_with(
-        support::config()
-            .default_guest("counter")
-            .session_ttl(Duration::ZERO),
-    )
-    .await;
-    tokio::time::pause();
+    let host = paused_host(support::config().session_ttl(Duration::ZERO)).await;
     let id = host.start(StartOptions::default()).await.unwrap();
     sleep(Duration::from_secs(30 * 24 * 3600)).await;
     assert!(host.is_started(&id));
@@ -107,13 +101,7 @@ async fn a_zero_ttl_means_sessions_never_idle_out() {
 
 #[tokio::test]
 async fn a_cast_counts_as_activity() {
-    let host = support::host_with(
-        support::config()
-            .default_guest("counter")
-            .session_ttl(MINUTE),
-    )
-    .await;
-    tokio::time::pause();
+    let host = paused_host(support::config().session_ttl(MINUTE)).await;
     let id = host.start(StartOptions::default()).await.unwrap();
     sleep(Duration::from_secs(59)).await;
     support::cast(&host, &id, json!({"op":"incr","by":5}))
@@ -129,14 +117,8 @@ async fn a_cast_counts_as_activity() {
 
 #[tokio::test]
 async fn the_rate_limit_refills_one_token_at_a_time() {
-    let host = support::host_with(
-        support::config()
-            .default_guest("counter")
-            .max_sessions(64)
-            .rate_limit(6), // one token every 10 s, bucket of 6
-    )
-    .await;
-    tokio::time::pause();
+    // One token every 10 s, a bucket of 6.
+    let host = paused_host(support::config().max_sessions(64).rate_limit(6)).await;
     for _ in 0..6 {
         host.start(StartOptions::default()).await.unwrap();
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sessionhost::{
-    GuestOptions, Host, RestartPolicy, SessionError, SessionEvent, SessionEvents, StartOptions,
-    StopReason, TrapKind,
+    GuestOptions, Host, RestartPolicy, SessionError, SessionEvent, SessionEvents, SessionId,
+    StartOptions, StopReason, TrapKind,
 };
 use sessionhost_tests::guests;
 use sessionhost_tests::support::{self, call, cast, terminated};
@@ -38,6 +38,13 @@ async fn supervised_host() -> Host {
             .unwrap();
     }
     host
+}
+
+/// Starts a session and subscribes to its events.
+async fn watched(host: &Host, options: StartOptions) -> (SessionId, SessionEvents) {
+    let id = host.start(options).await.unwrap();
+    let events = host.subscribe(&id).unwrap();
+    (id, events)
 }
 
 async fn record(host: &Host, id: &str, n: usize) {
@@ -80,11 +87,7 @@ async fn restarted(events: &mut SessionEvents) -> (StopReason, bool, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_at_41_comes_back_at_41_from_its_checkpoint() {
     let host = supervised_host().await;
-    let id = host
-        .start(StartOptions::guest("checkpointed"))
-        .await
-        .unwrap();
-    let mut events = host.subscribe(&id).unwrap();
+    let (id, mut events) = watched(&host, StartOptions::guest("checkpointed")).await;
     record(&host, &id, 41).await;
     assert_eq!(seen(&host, &id).await, 41);
 
@@ -106,8 +109,7 @@ async fn a_session_at_41_comes_back_at_41_from_its_checkpoint() {
 async fn without_a_recent_checkpoint_the_restart_says_what_was_lost() {
     let host = supervised_host().await;
     // Checkpoints every 10 messages: 25 handled, the last checkpoint after the 20th.
-    let id = host.start(StartOptions::guest("every10")).await.unwrap();
-    let mut events = host.subscribe(&id).unwrap();
+    let (id, mut events) = watched(&host, StartOptions::guest("every10")).await;
     record(&host, &id, 24).await;
     assert_eq!(seen(&host, &id).await, 24); // the 25th message
     trap(&host, &id).await;
@@ -117,15 +119,11 @@ async fn without_a_recent_checkpoint_the_restart_says_what_was_lost() {
     assert_eq!(seen(&host, &id).await, 20);
 
     // No checkpoints at all: `init` runs again with the original arguments.
-    let id = host
-        .start(StartOptions {
-            guest: Some("transient".into()),
-            args: br#"{"mode":"ok"}"#.to_vec(),
-            ..StartOptions::default()
-        })
-        .await
-        .unwrap();
-    let mut events = host.subscribe(&id).unwrap();
+    let (id, mut events) = watched(
+        &host,
+        StartOptions::guest("transient").args(r#"{"mode":"ok"}"#),
+    )
+    .await;
     record(&host, &id, 7).await;
     trap(&host, &id).await;
     let (_, from_checkpoint, lost) = restarted(&mut events).await;
@@ -137,11 +135,7 @@ async fn without_a_recent_checkpoint_the_restart_says_what_was_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_restart_transient_sessions_too() {
     let host = supervised_host().await;
-    let id = host
-        .start(StartOptions::guest("checkpointed"))
-        .await
-        .unwrap();
-    let mut events = host.subscribe(&id).unwrap();
+    let (id, mut events) = watched(&host, StartOptions::guest("checkpointed")).await;
     record(&host, &id, 3).await;
     let looped = support::call_within(
         &host,
@@ -162,8 +156,7 @@ async fn limits_restart_transient_sessions_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporary_sessions_end_at_their_first_trap() {
     let host = supervised_host().await;
-    let id = host.start(StartOptions::guest("temporary")).await.unwrap();
-    let mut events = host.subscribe(&id).unwrap();
+    let (id, mut events) = watched(&host, StartOptions::guest("temporary")).await;
     trap(&host, &id).await;
     assert!(matches!(
         terminated(&mut events).await,
@@ -178,8 +171,7 @@ async fn permanent_sessions_restart_when_the_guest_stops_itself() {
     let host = supervised_host().await;
     let stop = json!({"op":"stop","reason":"done"});
 
-    let id = host.start(StartOptions::guest("permanent")).await.unwrap();
-    let mut events = host.subscribe(&id).unwrap();
+    let (id, mut events) = watched(&host, StartOptions::guest("permanent")).await;
     record(&host, &id, 2).await;
     call(&host, &id, stop.clone()).await.unwrap();
     let (reason, from_checkpoint, _) = restarted(&mut events).await;
@@ -191,11 +183,7 @@ async fn permanent_sessions_restart_when_the_guest_stops_itself() {
     assert_eq!(terminated(&mut events).await, StopReason::Normal);
 
     // A transient session that stops itself just ends.
-    let id = host
-        .start(StartOptions::guest("checkpointed"))
-        .await
-        .unwrap();
-    let mut events = host.subscribe(&id).unwrap();
+    let (id, mut events) = watched(&host, StartOptions::guest("checkpointed")).await;
     call(&host, &id, stop).await.unwrap();
     assert_eq!(
         terminated(&mut events).await,
@@ -206,8 +194,7 @@ async fn permanent_sessions_restart_when_the_guest_stops_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_intensity_the_session_ends_crashed() {
     let host = supervised_host().await;
-    let id = host.start(StartOptions::guest("fragile")).await.unwrap();
-    let mut events = host.subscribe(&id).unwrap();
+    let (id, mut events) = watched(&host, StartOptions::guest("fragile")).await;
     for _ in 0..2 {
         trap(&host, &id).await;
         restarted(&mut events).await;
@@ -224,15 +211,11 @@ async fn past_the_intensity_the_session_ends_crashed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_whose_restore_traps_ends_the_session() {
     let host = supervised_host().await;
-    let id = host
-        .start(StartOptions {
-            guest: Some("checkpointed".into()),
-            args: br#"{"mode":"trap_restore"}"#.to_vec(),
-            ..StartOptions::default()
-        })
-        .await
-        .unwrap();
-    let mut events = host.subscribe(&id).unwrap();
+    let (id, mut events) = watched(
+        &host,
+        StartOptions::guest("checkpointed").args(r#"{"mode":"trap_restore"}"#),
+    )
+    .await;
     record(&host, &id, 1).await;
     trap(&host, &id).await;
     match terminated(&mut events).await {

@@ -103,12 +103,6 @@ impl Collector for HostCollector {
         )?;
         counter(
             &mut encoder,
-            "sessionhost_sessions_started",
-            "Sessions started.",
-            &[(none.clone(), c.started_total)],
-        )?;
-        counter(
-            &mut encoder,
             "sessionhost_sessions_stopped",
             "Sessions ended, by stop reason.",
             &by_label("reason", &c.stopped_total),
@@ -137,18 +131,6 @@ impl Collector for HostCollector {
             &buckets,
             None::<&HashMap<usize, Exemplar<Labels, f64>>>,
         )?;
-        counter(
-            &mut encoder,
-            "sessionhost_casts",
-            "Casts accepted.",
-            &[(none.clone(), c.casts_total)],
-        )?;
-        counter(
-            &mut encoder,
-            "sessionhost_fuel_consumed",
-            "Fuel burned by guests.",
-            &[(none.clone(), c.fuel_consumed_total)],
-        )?;
         let mut memory = by_guest(&snapshot.memory_bytes_by_guest);
         if memory.is_empty() {
             memory.push((none.clone(), 0));
@@ -159,54 +141,63 @@ impl Collector for HostCollector {
             "Linear memory of live sessions.",
             &memory,
         )?;
-        counter(
-            &mut encoder,
-            "sessionhost_mailbox_full",
-            "Messages refused because a mailbox was full.",
-            &[(none.clone(), c.mailbox_full_total)],
-        )?;
-        counter(
-            &mut encoder,
-            "sessionhost_sessions_expired",
-            "Sessions ended for idleness (session_ttl) or age (session_max_lifetime).",
-            &[(none.clone(), c.expired_total)],
-        )?;
-        counter(
-            &mut encoder,
-            "sessionhost_sessions_restarted",
-            "Sessions started again after a failure, by their guest's restart policy.",
-            &[(none.clone(), c.restarted_total)],
-        )?;
-        counter(
-            &mut encoder,
-            "sessionhost_sessions_hibernated",
-            "Sessions hibernated: snapshot stored, instance freed.",
-            &[(none.clone(), c.hibernated_total)],
-        )?;
-        counter(
-            &mut encoder,
-            "sessionhost_sessions_woken",
-            "Hibernated sessions woken by a message.",
-            &[(none.clone(), c.woken_total)],
-        )?;
-        counter(
-            &mut encoder,
-            "sessionhost_upgrades",
-            "Sessions moved to a new version of their guest (migrate policy).",
-            &[(none.clone(), c.upgrades_total)],
-        )?;
-        counter(
-            &mut encoder,
-            "sessionhost_upgrades_failed",
-            "Session moves to a new guest version that failed (the session stayed).",
-            &[(none.clone(), c.upgrades_failed_total)],
-        )?;
-        counter(
-            &mut encoder,
-            "sessionhost_rate_limited",
-            "Session starts refused by the rate limit.",
-            &[(none, c.rate_limited_total)],
-        )?;
+        // Host-wide counters without labels.
+        let totals = [
+            (
+                "sessionhost_sessions_started",
+                "Sessions started.",
+                c.started_total,
+            ),
+            ("sessionhost_casts", "Casts accepted.", c.casts_total),
+            (
+                "sessionhost_fuel_consumed",
+                "Fuel burned by guests.",
+                c.fuel_consumed_total,
+            ),
+            (
+                "sessionhost_mailbox_full",
+                "Messages refused because a mailbox was full.",
+                c.mailbox_full_total,
+            ),
+            (
+                "sessionhost_sessions_expired",
+                "Sessions ended for idleness (session_ttl) or age (session_max_lifetime).",
+                c.expired_total,
+            ),
+            (
+                "sessionhost_sessions_restarted",
+                "Sessions started again after a failure, by their guest's restart policy.",
+                c.restarted_total,
+            ),
+            (
+                "sessionhost_sessions_hibernated",
+                "Sessions hibernated: snapshot stored, instance freed.",
+                c.hibernated_total,
+            ),
+            (
+                "sessionhost_sessions_woken",
+                "Hibernated sessions woken by a message.",
+                c.woken_total,
+            ),
+            (
+                "sessionhost_upgrades",
+                "Sessions moved to a new version of their guest (migrate policy).",
+                c.upgrades_total,
+            ),
+            (
+                "sessionhost_upgrades_failed",
+                "Session moves to a new guest version that failed (the session stayed).",
+                c.upgrades_failed_total,
+            ),
+            (
+                "sessionhost_rate_limited",
+                "Session starts refused by the rate limit.",
+                c.rate_limited_total,
+            ),
+        ];
+        for (name, help, value) in totals {
+            counter(&mut encoder, name, help, &[(none.clone(), value)])?;
+        }
         Ok(())
     }
 }

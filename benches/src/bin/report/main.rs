@@ -22,12 +22,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sessionhost_bench::chart;
 use sessionhost_bench::create::{CreateRun, host_sessions, native_actors};
 use sessionhost_bench::figures::{Figures, STAND_IN};
 use sessionhost_bench::plan::{
     FULL_COUNTS, NATIVE, QUICK_COUNTS, SUBJECTS, UNPREFIXED, label, reference_count,
 };
-use sessionhost_bench::{GUESTS, chart};
 
 use crate::table::Table;
 
@@ -89,11 +89,7 @@ fn child(runtime: &tokio::runtime::Runtime, args: &[String]) -> anyhow::Result<C
             }
         }
         "bare" => {
-            let path = GUESTS
-                .iter()
-                .find(|(name, _)| *name == subject)
-                .map(|(_, path)| *path)
-                .context("known guest")?;
+            let path = sessionhost_bench::guest_path(subject)?;
             sessionhost_bench::bare::instances(path, n).map_err(|e| anyhow::anyhow!("{e:?}"))
         }
         other => anyhow::bail!("unknown child kind {other}"),

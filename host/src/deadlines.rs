@@ -1,0 +1,144 @@
+//! An ordered set of deadlines and the one task that acts on them — the shape of mini-redis's
+//! expiry task, shared by guest timers (`timers.rs`) and idle expiry (`reaper.rs`).
+//!
+//! Entries sit in a [`BTreeMap`] keyed by (due instant, insertion sequence), so entries due at
+//! the same instant come out in the order they went in. The task sleeps until the earliest
+//! entry or until an insertion makes a new earliest one, then hands every due entry, one at
+//! a time with the lock released, to its owner's `fire` function — which may insert again
+//! (a retry, a postponed deadline). Nothing ever scans the map.
+//!
+//! The task is spawned by the first [`DeadlineQueue::start`] (it needs the host's tokio
+//! runtime), holds the host only weakly while it sleeps, and stops once the queue is
+//! [closed](DeadlineQueue::close) or the host is gone. Time is tokio's, so tests that pause
+//! time drive it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::host::HostInner;
+
+/// Where an entry sits: due instant, then insertion order.
+pub(crate) type Key = (Instant, u64);
+
+/// What the task does with each due entry: the queue (to insert again), the host, the entry,
+/// and the instant the sweep started.
+pub(crate) type Fire<V> = fn(&Arc<DeadlineQueue<V>>, &Arc<HostInner>, V, Instant);
+
+/// Entries due at given instants, and the task that fires them.
+pub(crate) struct DeadlineQueue<V> {
+    entries: parking_lot::Mutex<BTreeMap<Key, V>>,
+    /// Wakes the task: a new earliest entry, or the queue closing.
+    wake: Notify,
+    closed: AtomicBool,
+    started: AtomicBool,
+    sequence: AtomicU64,
+}
+
+impl<V: Send + 'static> DeadlineQueue<V> {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            entries: parking_lot::Mutex::new(BTreeMap::new()),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            sequence: AtomicU64::new(0),
+        })
+    }
+
+    /// Spawns the task on first use, firing due entries with `fire`. False when there is no
+    /// tokio runtime to spawn it on (nothing fires then).
+    pub(crate) fn start(self: &Arc<Self>, host: &Weak<HostInner>, fire: Fire<V>) -> bool {
+        if self.started.swap(true, Ordering::AcqRel) {
+            return true;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.started.store(false, Ordering::Release);
+            return false;
+        };
+        runtime.spawn(run(Arc::clone(self), host.clone(), fire));
+        true
+    }
+
+    /// Adds the entry `make(key)` due at `due` and returns its key; `make` runs under the
+    /// queue's lock, so a caller can record the key where a concurrent [`remove`] finds it.
+    ///
+    /// [`remove`]: Self::remove
+    pub(crate) fn insert_with(&self, due: Instant, make: impl FnOnce(Key) -> V) -> Key {
+        let key = (due, self.sequence.fetch_add(1, Ordering::Relaxed));
+        let earliest = {
+            let mut entries = self.entries.lock();
+            entries.insert(key, make(key));
+            entries.keys().next() == Some(&key)
+        };
+        if earliest {
+            self.wake.notify_one();
+        }
+        key
+    }
+
+    /// Adds `value` due at `due`.
+    pub(crate) fn insert(&self, due: Instant, value: V) -> Key {
+        self.insert_with(due, |_| value)
+    }
+
+    /// Takes an entry out; `None` when it already fired or was removed.
+    pub(crate) fn remove(&self, key: &Key) -> Option<V> {
+        self.entries.lock().remove(key)
+    }
+
+    /// Reads an entry without taking it out.
+    pub(crate) fn inspect<R>(&self, key: &Key, read: impl FnOnce(&V) -> R) -> Option<R> {
+        self.entries.lock().get(key).map(read)
+    }
+
+    /// Stops the task (its owner is going away).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// The first entry if it is due at `now`.
+    fn pop_due(&self, now: Instant) -> Option<V> {
+        let mut entries = self.entries.lock();
+        match entries.first_key_value() {
+            Some(((due, _), _)) if *due <= now => entries.pop_first().map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// The task: sleeps until the earliest entry (or a wake-up), then fires what is due.
+async fn run<V: Send + 'static>(
+    queue: Arc<DeadlineQueue<V>>,
+    host: Weak<HostInner>,
+    fire: Fire<V>,
+) {
+    loop {
+        if queue.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let next = queue.entries.lock().keys().next().map(|(due, _)| *due);
+        match next {
+            Some(due) if due <= Instant::now() => {}
+            Some(due) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(due) => {}
+                    () = queue.wake.notified() => continue,
+                }
+            }
+            None => {
+                queue.wake.notified().await;
+                continue;
+            }
+        }
+        let Some(host) = host.upgrade() else { return };
+        let now = Instant::now();
+        while let Some(entry) = queue.pop_due(now) {
+            fire(&queue, &host, entry, now);
+        }
+    }
+}
