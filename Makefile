@@ -5,49 +5,67 @@ CARGO        ?= cargo
 GUEST_TARGET := wasm32-wasip2
 GUEST_DIR    := target/guests/$(GUEST_TARGET)/guest
 GUESTS       := counter counter-lean cart hostile
+# Components of the other languages' guests (Python, JavaScript, C, Zig).
+LANG_DIR     := target/guests/lang
+# Each language appends its name here in guest-sdk/<lang>/lang.mk, which also defines the
+# targets setup-<lang> (install its toolchain from the registries, idempotent) and
+# guest-<lang> (build its example guests to $(LANG_DIR)/<name>.wasm).
+LANGS        :=
+include $(sort $(wildcard guest-sdk/*/lang.mk))
 
-.PHONY: setup guests build run quickstart test bench bench-quick lint fmt clean
+.PHONY: setup setup-rust guests rust-guests lang-guests build run quickstart test bench \
+	bench-quick lint fmt clean
 
-## setup: install the Rust target guests are built for (idempotent).
-setup:
+## setup: install every toolchain guests are built with (idempotent).
+setup: setup-rust $(foreach l,$(LANGS),setup-$(l))
+
+## setup-rust: the Rust target guests are built for.
+setup-rust:
 	@rustup target list --installed 2>/dev/null | grep -qx '$(GUEST_TARGET)' \
 		|| rustup target add $(GUEST_TARGET)
 
-## guests: build the example and test guests to $(GUEST_DIR)/*.wasm.
-guests: setup
+## guests: build every example and test guest, in every language.
+guests: rust-guests lang-guests
+
+## lang-guests: the Python, JavaScript, C and Zig guests, to $(LANG_DIR)/*.wasm.
+lang-guests: $(foreach l,$(LANGS),guest-$(l))
+
+## rust-guests: the Rust example and test guests, to $(GUEST_DIR)/*.wasm.
+rust-guests: setup-rust
 	$(CARGO) build --target $(GUEST_TARGET) --profile guest --target-dir target/guests \
 		$(foreach g,$(GUESTS),-p $(g))
 	@ls -l $(foreach g,$(GUESTS),$(GUEST_DIR)/$(g).wasm)
 
 ## build: build the host library and the sessionhost binary (release).
-build: setup
+build: setup-rust
 	$(CARGO) build --release -p sessionhost
 
 ## run: the sessionhost server on 127.0.0.1:8080, counter as the default guest.
-run: guests
+run: rust-guests
 	$(CARGO) run --release -p sessionhost -- serve --listen 127.0.0.1:8080 \
 		--guest counter=$(GUEST_DIR)/counter.wasm --guest cart=$(GUEST_DIR)/cart.wasm \
 		--default-guest counter
 
 ## quickstart: counter sessions driven through the library, printing what happens.
-quickstart: guests
+quickstart: rust-guests
 	$(CARGO) run --release -p sessionhost --example quickstart -- $(GUEST_DIR)/counter.wasm
 
-## test: unit and end-to-end tests (guests are built by tests/build.rs).
-test: setup
+## test: unit and end-to-end tests (Rust guests are built by tests/build.rs, the other
+## languages' guests by lang-guests first).
+test: setup lang-guests
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 
 ## bench: the full benchmark report (about 10 minutes).
-bench: setup
+bench: setup lang-guests
 	$(CARGO) run --release -p sessionhost-bench --bin report
 
 ## bench-quick: the same report with small counts (about 1 minute).
-bench-quick: setup
+bench-quick: setup lang-guests
 	$(CARGO) run --release -p sessionhost-bench --bin report -- --quick
 
 ## lint: formatting and clippy, warnings as errors (host and guests).
-lint: setup
+lint: setup-rust
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target $(GUEST_TARGET) --target-dir target/guests \

@@ -42,6 +42,7 @@
 
 use std::path::Path;
 
+pub mod protocol;
 pub mod server;
 pub mod support;
 

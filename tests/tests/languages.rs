@@ -1,0 +1,16 @@
+//! End-to-end: the counter of every guest language runs the same protocol in the real host.
+//!
+//! The Rust counters are built by `tests/build.rs`; the Python, JavaScript, C and Zig
+//! counters by `make guests` (their toolchains come from PyPI, npm and Debian, installed by
+//! `make setup`), into `target/guests/lang/`. Each test here loads one language's counter
+//! beside the Rust `counter` and runs [`counter_protocol`] against it: calls, casts, events,
+//! errors, a snapshot round trip through the Rust counter, terminate.
+
+use sessionhost_tests::protocol::counter_protocol;
+use sessionhost_tests::support;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust() {
+    let host = support::host().await;
+    counter_protocol(&host, "counter-lean").await;
+}
