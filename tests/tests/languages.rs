@@ -6,11 +6,20 @@
 //! beside the Rust `counter` and runs [`counter_protocol`] against it: calls, casts, events,
 //! errors, a snapshot round trip through the Rust counter, terminate.
 
-use sessionhost_tests::protocol::counter_protocol;
+use sessionhost_tests::protocol::{counter_protocol, lang_guest};
 use sessionhost_tests::support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust() {
     let host = support::host().await;
     counter_protocol(&host, "counter-lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c() {
+    let host = support::host().await;
+    host.load_guest_file("counter-c", lang_guest("counter-c"))
+        .await
+        .expect("load the C counter");
+    counter_protocol(&host, "counter-c").await;
 }
