@@ -25,18 +25,22 @@ void __component_type_object_force_link_session_guest(void) {}
 
 /* ---- Buffers ------------------------------------------------------------------------- */
 
-bool sh_buf_write(sh_buf *buf, const void *data, size_t len) {
-    if (len > buf->cap - buf->len) {
-        size_t cap = buf->cap ? buf->cap : 32;
-        while (cap - buf->len < len) {
-            if (cap > SIZE_MAX / 2) return false;
-            cap *= 2;
-        }
-        uint8_t *grown = realloc(buf->ptr, cap);
-        if (!grown) return false;
-        buf->ptr = grown;
-        buf->cap = cap;
+bool sh_buf_reserve(sh_buf *buf, size_t extra) {
+    if (extra <= buf->cap - buf->len) return true;
+    size_t cap = buf->cap ? buf->cap : 32;
+    while (cap - buf->len < extra) {
+        if (cap > SIZE_MAX / 2) return false;
+        cap *= 2;
     }
+    uint8_t *grown = realloc(buf->ptr, cap);
+    if (!grown) return false;
+    buf->ptr = grown;
+    buf->cap = cap;
+    return true;
+}
+
+bool sh_buf_write(sh_buf *buf, const void *data, size_t len) {
+    if (!sh_buf_reserve(buf, len)) return false;
     if (len) memcpy(buf->ptr + buf->len, data, len);
     buf->len += len;
     return true;
@@ -241,7 +245,9 @@ bool sh_send_after(const uint8_t *message, size_t len, uint64_t delay_ms, uint64
 
 bool sh_cancel_timer(uint64_t id) { return sessionhost_session_host_cancel_timer(id); }
 
-void sh_stop(const char *reason) {
-    session_guest_string_t text = {(uint8_t *)reason, strlen(reason)};
+void sh_stop_n(const char *reason, size_t len) {
+    session_guest_string_t text = {(uint8_t *)reason, len};
     sessionhost_session_host_stop(&text);
 }
+
+void sh_stop(const char *reason) { sh_stop_n(reason, strlen(reason)); }

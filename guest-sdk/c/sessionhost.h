@@ -37,6 +37,8 @@ typedef struct sh_buf {
     size_t cap;
 } sh_buf;
 
+/* Makes room for `extra` more bytes past `len`. Returns false when memory is exhausted. */
+bool sh_buf_reserve(sh_buf *buf, size_t extra);
 /* Appends `len` bytes. Returns false (buffer unchanged) when memory is exhausted. */
 bool sh_buf_write(sh_buf *buf, const void *data, size_t len);
 /* Appends a NUL-terminated string (without the NUL). */
@@ -135,6 +137,8 @@ bool sh_cancel_timer(uint64_t id);
 /* Ends this session once the current message has been handled; sh_terminate then gets
  * SH_STOP_REQUESTED with `reason`. */
 void sh_stop(const char *reason);
+/* The same with an explicit length (no NUL needed). */
+void sh_stop_n(const char *reason, size_t len);
 
 /* ---- JSON members -------------------------------------------------------------------- */
 

@@ -23,3 +23,12 @@ async fn c() {
         .expect("load the C counter");
     counter_protocol(&host, "counter-c").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zig() {
+    let host = support::host().await;
+    host.load_guest_file("counter-zig", lang_guest("counter-zig"))
+        .await
+        .expect("load the Zig counter");
+    counter_protocol(&host, "counter-zig").await;
+}
