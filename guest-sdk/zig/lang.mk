@@ -1,7 +1,7 @@
 # Zig guests: guest-sdk/zig/sessionhost.zig over the C SDK, compiled by Zig from PyPI.
 #
 # setup-zig installs the pinned `ziglang` package into a venv under target/toolchains/zig.
-# guest-zig compiles example-guests/counter-zig with the Zig module and the C SDK sources
+# guest-zig compiles example-guests/counter-zig and the SDK's test guest (guest-sdk/zig/tests) with the Zig module and the C SDK sources
 # (Zig's own clang and wasi-libc; the bindings come from guest-sdk/c/lang.mk, included before
 # this file) into a wasm32-wasi reactor core module with the same dense memory layout as the
 # C guests, then componentizes it with the same tool, when an input changed.
@@ -26,16 +26,19 @@ setup-zig:
 			|| { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(ZIG_VENV); }; \
 		$(ZIG_VENV)/bin/pip install --quiet ziglang==$(ZIG_VERSION); }
 
-## guest-zig: the Zig counter, to $(LANG_DIR)/counter-zig.wasm.
-guest-zig: $(LANG_DIR)/counter-zig.wasm
+## guest-zig: the Zig counter and the Zig test guest, to $(LANG_DIR)/{counter,imports}-zig.wasm.
+guest-zig: $(LANG_DIR)/counter-zig.wasm $(LANG_DIR)/imports-zig.wasm
 
-$(LANG_DIR)/counter-zig.wasm: $(wildcard example-guests/counter-zig/*.zig) $(ZIG_SDK)/sessionhost.zig \
-		$(C_SDK_DEPS) $(GUEST_TOOLS_DEPS) | setup-zig
+# A Zig guest: $(1) its name, $(2) its root source file.
+define zig_guest
+$(LANG_DIR)/$(1).wasm: $(2) $(ZIG_SDK)/sessionhost.zig $(C_SDK_DEPS) $(GUEST_TOOLS_DEPS) | setup-zig
 	@mkdir -p $(LANG_DIR)/obj
 	$(ZIG) build-exe $(ZIG_FLAGS) \
 		-cflags -std=c11 -Wall -Wextra -Werror -- -I $(C_SDK) -I $(C_BINDINGS) $(C_SDK_SRCS) \
-		--dep sessionhost -Mroot=example-guests/counter-zig/counter.zig \
-		-Msessionhost=$(ZIG_SDK)/sessionhost.zig \
-		--name counter-zig.core -femit-bin=$(LANG_DIR)/obj/counter-zig.core.wasm
-	$(GUEST_TOOLS) componentize $(LANG_DIR)/obj/counter-zig.core.wasm -o $@
-	@ls -l $@
+		--dep sessionhost -Mroot=$(2) -Msessionhost=$(ZIG_SDK)/sessionhost.zig \
+		--name $(1).core -femit-bin=$(LANG_DIR)/obj/$(1).core.wasm
+	$(GUEST_TOOLS) componentize $(LANG_DIR)/obj/$(1).core.wasm -o $$@
+	@ls -l $$@
+endef
+$(eval $(call zig_guest,counter-zig,example-guests/counter-zig/counter.zig))
+$(eval $(call zig_guest,imports-zig,guest-sdk/zig/tests/imports.zig))

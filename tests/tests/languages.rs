@@ -4,8 +4,13 @@
 //! counters by `make guests` (their toolchains come from PyPI, npm and Debian, installed by
 //! `make setup`), into `target/guests/lang/`. Each test here loads one language's counter
 //! beside the Rust `counter` and runs [`counter_protocol`] against it: calls, casts, events,
-//! errors, a snapshot round trip through the Rust counter, terminate.
+//! errors, a snapshot round trip through the Rust counter, terminate. An SDK with more to
+//! check has more tests here (`zig_host_imports`: every host import through the Zig SDK and
+//! the C SDK beneath it).
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sessionhost::{SessionError, SessionEvent, StartOptions, StopReason};
 use sessionhost_tests::protocol::{counter_protocol, lang_guest};
 use sessionhost_tests::support;
 
@@ -31,4 +36,69 @@ async fn zig() {
         .await
         .expect("load the Zig counter");
     counter_protocol(&host, "counter-zig").await;
+}
+
+/// Every host import through the Zig SDK and the C SDK beneath it (`imports-zig`, built from
+/// guest-sdk/zig/tests/imports.zig): session ID, clock, timers set, fired and cancelled, stop
+/// with the terminate callback, and a panic reported as a trap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zig_host_imports() {
+    let host = support::host().await;
+    host.load_guest_file("imports-zig", lang_guest("imports-zig"))
+        .await
+        .expect("load the Zig test guest");
+    let text = async |id: &str, request: &str| {
+        let reply = host.call(id, request.as_bytes(), None).await;
+        String::from_utf8(reply.unwrap_or_else(|e| panic!("{request}: {e}"))).expect("utf-8")
+    };
+    let id = host
+        .start(StartOptions::guest("imports-zig"))
+        .await
+        .expect("start");
+    let mut events = host.subscribe(&id).expect("subscribe");
+
+    assert_eq!(text(&id, "id").await, id.to_string());
+    let now: u64 = text(&id, "now").await.parse().expect("a number");
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    assert!(u128::from(now).abs_diff(wall) < 60_000, "{now} vs {wall}");
+
+    let pending: u64 = text(&id, "later:60000").await.parse().expect("a timer id");
+    text(&id, "later:10").await;
+    match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+        Ok(Ok(SessionEvent::Published(event))) => assert_eq!(&event[..], b"fired"),
+        other => panic!("expected the timer's event, got {other:?}"),
+    }
+    assert_eq!(text(&id, &format!("cancel:{pending}")).await, "true");
+    assert_eq!(text(&id, &format!("cancel:{pending}")).await, "false");
+
+    assert_eq!(text(&id, "stop").await, "stopping");
+    match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+        Ok(Ok(SessionEvent::Published(event))) => assert_eq!(&event[..], b"bye:requested:done"),
+        other => panic!("expected terminate's event, got {other:?}"),
+    }
+    assert_eq!(
+        support::terminated(&mut events).await,
+        StopReason::Requested("done".into())
+    );
+
+    let id = host
+        .start(StartOptions::guest("imports-zig"))
+        .await
+        .expect("start");
+    let e = host
+        .call(&id, b"panic", None)
+        .await
+        .expect_err("a panic traps");
+    assert_eq!(e.kind(), "guest_trap", "{e:?}");
+    let e = host
+        .call(&id, b"nonsense", None)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(e, SessionError::GuestError(ref m) if m == "unknown request"),
+        "{e:?}"
+    );
 }
