@@ -202,23 +202,23 @@ fn panicLog(message: []const u8, first_trace_addr: ?usize) noreturn {
 /// buffer reports the error's name (so `try` gives a readable message by itself).
 pub fn exportSession(comptime S: type) void {
     const glue = struct {
-        fn init(args: [*]const u8, len: usize, err: *Buf) callconv(.c) c_int {
-            return status(S.init(args[0..len], err), err);
+        fn init(args: ?[*]const u8, len: usize, err: *Buf) callconv(.c) c_int {
+            return status(S.init(cSlice(args, len), err), err);
         }
-        fn handleCall(request: [*]const u8, len: usize, out: *Buf) callconv(.c) c_int {
-            return status(S.handleCall(request[0..len], out), out);
+        fn handleCall(request: ?[*]const u8, len: usize, out: *Buf) callconv(.c) c_int {
+            return status(S.handleCall(cSlice(request, len), out), out);
         }
-        fn handleCast(message: [*]const u8, len: usize) callconv(.c) void {
-            S.handleCast(message[0..len]);
+        fn handleCast(message: ?[*]const u8, len: usize) callconv(.c) void {
+            S.handleCast(cSlice(message, len));
         }
-        fn terminate(kind: StopReason.Kind, detail: [*]const u8, len: usize) callconv(.c) void {
-            S.terminate(.{ .kind = kind, .detail = detail[0..len] });
+        fn terminate(kind: StopReason.Kind, detail: ?[*]const u8, len: usize) callconv(.c) void {
+            S.terminate(.{ .kind = kind, .detail = cSlice(detail, len) });
         }
         fn snapshot(out: *Buf) callconv(.c) bool {
             return S.snapshot(out);
         }
-        fn restore(state: [*]const u8, len: usize, from: [*]const u8, from_len: usize, err: *Buf) callconv(.c) c_int {
-            return status(S.restore(state[0..len], from[0..from_len], err), err);
+        fn restore(state: ?[*]const u8, len: usize, from: ?[*]const u8, from_len: usize, err: *Buf) callconv(.c) c_int {
+            return status(S.restore(cSlice(state, len), cSlice(from, from_len), err), err);
         }
     };
     @export(&glue.init, .{ .name = "sh_init" });
@@ -227,6 +227,11 @@ pub fn exportSession(comptime S: type) void {
     if (@hasDecl(S, "terminate")) @export(&glue.terminate, .{ .name = "sh_terminate" });
     if (@hasDecl(S, "snapshot")) @export(&glue.snapshot, .{ .name = "sh_snapshot" });
     if (@hasDecl(S, "restore")) @export(&glue.restore, .{ .name = "sh_restore" });
+}
+
+/// A C buffer as a slice (an empty one may come with a null pointer).
+fn cSlice(ptr: ?[*]const u8, len: usize) []const u8 {
+    return if (ptr) |p| p[0..len] else &.{};
 }
 
 /// Maps a callback's outcome onto the C SDK's `sh_result` (0 ok, 1 error).
