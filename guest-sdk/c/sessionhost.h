@@ -112,7 +112,7 @@ typedef enum sh_log_level {
 void sh_log(sh_log_level level, const char *message);
 /* The same with an explicit length (no NUL needed). */
 void sh_log_n(sh_log_level level, const char *message, size_t len);
-/* printf-style; lines longer than 1 KiB are cut. Pulls in libc's printf (~10 KiB of code). */
+/* printf-style; lines longer than 1 KiB are cut. Links in libc's printf formatting. */
 void sh_logf(sh_log_level level, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
 /* Wall-clock milliseconds since the Unix epoch. */

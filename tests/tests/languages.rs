@@ -27,6 +27,7 @@ async fn c() {
         .await
         .expect("load the C counter");
     counter_protocol(&host, "counter-c").await;
+    malformed_messages_are_refused(&host, "counter-c").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,6 +37,55 @@ async fn zig() {
         .await
         .expect("load the Zig counter");
     counter_protocol(&host, "counter-zig").await;
+    malformed_messages_are_refused(&host, "counter-zig").await;
+}
+
+/// The C and Zig counters read messages with the C SDK's JSON scanner (sh_json.c): anything
+/// but one well-formed object with the right member types is refused, and changes nothing.
+async fn malformed_messages_are_refused(host: &sessionhost::Host, guest: &str) {
+    let id = host.start(StartOptions::guest(guest)).await.expect("start");
+    for bad in [
+        "",
+        "nope",
+        r#"{"op":"incr""#,
+        r#"{"op":"incr",}"#,
+        r#"{"op":"incr","by":1.5}"#,
+        r#"{"op":"incr","by":"2"}"#,
+        r#"{"op":"incr","by":99999999999999999999}"#,
+        r#"{"op":"incr"} trailing"#,
+        r#"["op","incr"]"#,
+        r#"{"op":get}"#,
+    ] {
+        let e = host
+            .call(&id, bad.as_bytes(), None)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(e, SessionError::GuestError(ref m) if m.starts_with("invalid call message")),
+            "{guest}: {bad:?}: {e:?}"
+        );
+        host.cast(&id, bad.as_bytes())
+            .await
+            .expect("a cast is queued");
+    }
+    // Whitespace, unknown members, nesting and escapes elsewhere in the object are fine.
+    let reply = host
+        .call(
+            &id,
+            br#" { "x" : [1, {"y": "a\"b"}], "by" : -2 , "op" : "incr" } "#,
+            None,
+        )
+        .await
+        .expect("a valid call");
+    assert_eq!(reply, br#"{"value":-2}"#, "{guest}");
+    let reply = host
+        .call(&id, br#"{"op":"incr","by":null}"#, None)
+        .await
+        .expect("null is absent");
+    assert_eq!(
+        reply, br#"{"value":-1}"#,
+        "{guest}: the casts changed nothing"
+    );
 }
 
 /// Every host import through the Zig SDK and the C SDK beneath it (`imports-zig`, built from
