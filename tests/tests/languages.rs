@@ -10,9 +10,19 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sessionhost::{SessionError, SessionEvent, StartOptions, StopReason};
+use sessionhost::{Host, SessionError, SessionEvent, StartOptions, StopReason};
 use sessionhost_tests::protocol::{counter_protocol, lang_guest};
 use sessionhost_tests::support;
+
+/// A test host with the other language's guest `name` (built by `make guests`) loaded
+/// beside the Rust guests.
+async fn host_with_lang(name: &str) -> Host {
+    let host = support::host().await;
+    host.load_guest_file(name, lang_guest(name))
+        .await
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"));
+    host
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust() {
@@ -22,27 +32,21 @@ async fn rust() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c() {
-    let host = support::host().await;
-    host.load_guest_file("counter-c", lang_guest("counter-c"))
-        .await
-        .expect("load the C counter");
+    let host = host_with_lang("counter-c").await;
     counter_protocol(&host, "counter-c").await;
     malformed_messages_are_refused(&host, "counter-c").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zig() {
-    let host = support::host().await;
-    host.load_guest_file("counter-zig", lang_guest("counter-zig"))
-        .await
-        .expect("load the Zig counter");
+    let host = host_with_lang("counter-zig").await;
     counter_protocol(&host, "counter-zig").await;
     malformed_messages_are_refused(&host, "counter-zig").await;
 }
 
 /// The C and Zig counters read messages with the C SDK's JSON scanner (sh_json.c): anything
 /// but one well-formed object with the right member types is refused, and changes nothing.
-async fn malformed_messages_are_refused(host: &sessionhost::Host, guest: &str) {
+async fn malformed_messages_are_refused(host: &Host, guest: &str) {
     let id = host.start(StartOptions::guest(guest)).await.expect("start");
     for bad in [
         "",
@@ -93,10 +97,7 @@ async fn malformed_messages_are_refused(host: &sessionhost::Host, guest: &str) {
 /// with the terminate callback, and a panic reported as a trap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zig_host_imports() {
-    let host = support::host().await;
-    host.load_guest_file("imports-zig", lang_guest("imports-zig"))
-        .await
-        .expect("load the Zig test guest");
+    let host = host_with_lang("imports-zig").await;
     let text = async |id: &str, request: &str| {
         let reply = host.call(id, request.as_bytes(), None).await;
         String::from_utf8(reply.unwrap_or_else(|e| panic!("{request}: {e}"))).expect("utf-8")
