@@ -4,13 +4,152 @@
 //! counters by `make guests` (their toolchains come from PyPI, npm and Debian, installed by
 //! `make setup`), into `target/guests/lang/`. Each test here loads one language's counter
 //! beside the Rust `counter` and runs [`counter_protocol`] against it: calls, casts, events,
-//! errors, a snapshot round trip through the Rust counter, terminate.
+//! errors, a snapshot round trip through the Rust counter, terminate. An SDK with more to
+//! check has more tests here (`zig_host_imports`: every host import through the Zig SDK and
+//! the C SDK beneath it).
 
-use sessionhost_tests::protocol::counter_protocol;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sessionhost::{Host, SessionError, SessionEvent, StartOptions, StopReason};
+use sessionhost_tests::protocol::{counter_protocol, lang_guest};
 use sessionhost_tests::support;
+
+/// A test host with the other language's guest `name` (built by `make guests`) loaded
+/// beside the Rust guests.
+async fn host_with_lang(name: &str) -> Host {
+    let host = support::host().await;
+    host.load_guest_file(name, lang_guest(name))
+        .await
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"));
+    host
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust() {
     let host = support::host().await;
     counter_protocol(&host, "counter-lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c() {
+    let host = host_with_lang("counter-c").await;
+    counter_protocol(&host, "counter-c").await;
+    malformed_messages_are_refused(&host, "counter-c").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zig() {
+    let host = host_with_lang("counter-zig").await;
+    counter_protocol(&host, "counter-zig").await;
+    malformed_messages_are_refused(&host, "counter-zig").await;
+}
+
+/// The C and Zig counters read messages with the C SDK's JSON scanner (sh_json.c): anything
+/// but one well-formed object with the right member types is refused, and changes nothing.
+async fn malformed_messages_are_refused(host: &Host, guest: &str) {
+    let id = host.start(StartOptions::guest(guest)).await.expect("start");
+    for bad in [
+        "",
+        "nope",
+        r#"{"op":"incr""#,
+        r#"{"op":"incr",}"#,
+        r#"{"op":"incr","by":1.5}"#,
+        r#"{"op":"incr","by":"2"}"#,
+        r#"{"op":"incr","by":99999999999999999999}"#,
+        r#"{"op":"incr"} trailing"#,
+        r#"["op","incr"]"#,
+        r#"{"op":get}"#,
+    ] {
+        let e = host
+            .call(&id, bad.as_bytes(), None)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(e, SessionError::GuestError(ref m) if m.starts_with("invalid call message")),
+            "{guest}: {bad:?}: {e:?}"
+        );
+        host.cast(&id, bad.as_bytes())
+            .await
+            .expect("a cast is queued");
+    }
+    // Whitespace, unknown members, nesting and escapes elsewhere in the object are fine.
+    let reply = host
+        .call(
+            &id,
+            br#" { "x" : [1, {"y": "a\"b"}], "by" : -2 , "op" : "incr" } "#,
+            None,
+        )
+        .await
+        .expect("a valid call");
+    assert_eq!(reply, br#"{"value":-2}"#, "{guest}");
+    let reply = host
+        .call(&id, br#"{"op":"incr","by":null}"#, None)
+        .await
+        .expect("null is absent");
+    assert_eq!(
+        reply, br#"{"value":-1}"#,
+        "{guest}: the casts changed nothing"
+    );
+}
+
+/// Every host import through the Zig SDK and the C SDK beneath it (`imports-zig`, built from
+/// guest-sdk/zig/tests/imports.zig): session ID, clock, timers set, fired and cancelled, stop
+/// with the terminate callback, and a panic reported as a trap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zig_host_imports() {
+    let host = host_with_lang("imports-zig").await;
+    let text = async |id: &str, request: &str| {
+        let reply = host.call(id, request.as_bytes(), None).await;
+        String::from_utf8(reply.unwrap_or_else(|e| panic!("{request}: {e}"))).expect("utf-8")
+    };
+    let id = host
+        .start(StartOptions::guest("imports-zig"))
+        .await
+        .expect("start");
+    let mut events = host.subscribe(&id).expect("subscribe");
+
+    assert_eq!(text(&id, "id").await, id.to_string());
+    let now: u64 = text(&id, "now").await.parse().expect("a number");
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    assert!(u128::from(now).abs_diff(wall) < 60_000, "{now} vs {wall}");
+
+    let pending: u64 = text(&id, "later:60000").await.parse().expect("a timer id");
+    text(&id, "later:10").await;
+    match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+        Ok(Ok(SessionEvent::Published(event))) => assert_eq!(&event[..], b"fired"),
+        other => panic!("expected the timer's event, got {other:?}"),
+    }
+    assert_eq!(text(&id, &format!("cancel:{pending}")).await, "true");
+    assert_eq!(text(&id, &format!("cancel:{pending}")).await, "false");
+
+    assert_eq!(text(&id, "stop").await, "stopping");
+    match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+        Ok(Ok(SessionEvent::Published(event))) => assert_eq!(&event[..], b"bye:requested:done"),
+        other => panic!("expected terminate's event, got {other:?}"),
+    }
+    assert_eq!(
+        support::terminated(&mut events).await,
+        StopReason::Requested("done".into())
+    );
+
+    let id = host
+        .start(StartOptions::guest("imports-zig"))
+        .await
+        .expect("start");
+    let e = host
+        .call(&id, b"panic", None)
+        .await
+        .expect_err("a panic traps");
+    assert_eq!(e.kind(), "guest_trap", "{e:?}");
+    let e = host
+        .call(&id, b"nonsense", None)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(e, SessionError::GuestError(ref m) if m == "unknown request"),
+        "{e:?}"
+    );
 }
