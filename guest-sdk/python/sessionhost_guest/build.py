@@ -5,7 +5,8 @@ and the WIT world. This command writes that entry module (it imports the guest's
 whose `export_session(...)` registers its class, and names the SDK's glue `Session`) into a
 temporary directory, then runs the pinned `componentize-py` with the `wit/` bundled in this
 package, world `session-guest`. The guest's directory, any `-p` directories and the SDK's
-own parent directory make the component's Python path; componentize-py imports the guest
+own parent directory and this environment's site-packages make the component's Python
+path (only the modules the guest imports end up in the component); componentize-py imports the guest
 at build time and snapshots the initialized interpreter into the component, so module-level
 code runs once, at build time, never per session.
 """
@@ -16,6 +17,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 from typing import List, Optional
@@ -54,7 +56,8 @@ def entry_module(app: str) -> str:
 def command(app: Path, output: Path, paths: List[Path], wit: Path, entry_dir: Path) -> List[str]:
     """The componentize-py command line for `app`."""
     args = [componentize_py(), "-d", str(wit), "-w", WORLD, "componentize", ENTRY]
-    for path in [entry_dir, app.parent, *paths, SDK_PARENT]:
+    site = Path(sysconfig.get_paths()["purelib"])  # packages pip installed for the guest
+    for path in [entry_dir, app.parent, *paths, SDK_PARENT, site]:
         args += ["-p", str(path)]
     return args + ["-o", str(output)]
 
