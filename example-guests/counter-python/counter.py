@@ -9,18 +9,22 @@ Protocol (JSON):
 Values are 64-bit signed integers like the Rust counter's: Python's integers are unbounded,
 so an increment whose result leaves that range is refused (an error for a call, a warning
 in the log for a cast). After every increment the guest publishes `{"value":v}` to the
-session's subscribers (best effort). Snapshots are the whole state, `{"value":v}`, so they
+session's subscribers (best effort), and when the session ends it logs its last value
+through Python's `logging` (which the SDK routes to the host log). Snapshots are the whole state, `{"value":v}`, so they
 move between the Rust and Python counters.
 
 Build: `python -m sessionhost_guest build counter.py -o counter-python.wasm`.
 """
 
+import logging
 from typing import Any
 
-from sessionhost_guest import InvalidMessage, Session, SessionError, ctx, export_session
+from sessionhost_guest import InvalidMessage, Session, SessionError, StopReason, ctx, export_session
 
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
+
+log = logging.getLogger("counter")
 
 
 def int64(value: Any, what: str) -> int:
@@ -81,6 +85,9 @@ class Counter(Session):
             ctx.publish({"value": value})
         except SessionError as e:  # best effort: a refused event must not fail the call
             ctx.debug(f"event not published: {e}")
+
+    def terminate(self, reason: StopReason) -> None:
+        log.info("ended at %d (%s)", self.value, reason)
 
     def snapshot(self) -> dict:
         return {"value": self.value}

@@ -56,6 +56,11 @@ class CounterTest(unittest.TestCase):
             testing.drive(Counter, b'{"start":"x"}')
         self.assertTrue(e.exception.value.startswith("invalid init args: "))
 
+    def test_terminate_logs_the_last_value(self):
+        s = testing.drive(Counter, b'{"start":7}')
+        s.terminate("requested", "bye")
+        self.assertEqual(testing.logs_at("info"), ["counter: ended at 7 (requested(bye))"])
+
     def test_snapshot_round_trip(self):
         s = testing.drive(Counter, b'{"start":-5}')
         self.assertEqual(s.snapshot(), b'{"value":-5}')

@@ -36,3 +36,6 @@ $(LANG_DIR)/counter-python.wasm: example-guests/counter-python/counter.py $(PY_S
 test-python: $(PY_STAMP)
 	PYTHONPATH=$(PY_SDK) $(PY_VENV)/bin/python -m unittest discover -s $(PY_SDK)/tests
 	PYTHONPATH=$(PY_SDK) $(PY_VENV)/bin/python -m unittest discover -s example-guests/counter-python
+
+# `make test` also runs the Python unit tests (seconds; no component needed).
+test: test-python
