@@ -42,7 +42,7 @@ def fields(message: Any, allowed: set) -> dict:
         raise InvalidMessage(f"expected an object, got {message!r}")
     unknown = set(message) - allowed
     if unknown:
-        raise InvalidMessage(f"unknown field {sorted(unknown)[0]!r}")
+        raise InvalidMessage(f"unknown field {min(unknown)!r}")
     return message
 
 
@@ -94,7 +94,7 @@ class Counter(Session):
 
     def restore(self, state: Any, from_version: str) -> None:
         if not isinstance(state, dict) or set(state) != {"value"}:
-            raise InvalidMessage(f"expected {{\"value\": n}}, got {state!r}")
+            raise InvalidMessage(f'expected {{"value": n}}, got {state!r}')
         self.value = int64(state["value"], "value")
 
 

@@ -6,9 +6,8 @@ real host; these check the protocol's edges quickly: `make test-python`.
 
 import unittest
 
-from sessionhost_guest import testing
-
 from counter import I64_MAX, I64_MIN, Counter
+from sessionhost_guest import testing
 
 
 class CounterTest(unittest.TestCase):
@@ -49,9 +48,7 @@ class CounterTest(unittest.TestCase):
             b'{"op":"get","extra":1}',
             b"[1]",
         ]:
-            self.assertTrue(
-                self.refused(s, request).startswith("invalid call message: "), request
-            )
+            self.assertTrue(self.refused(s, request).startswith("invalid call message: "), request)
         with self.assertRaises(testing.Err) as e:
             testing.drive(Counter, b'{"start":"x"}')
         self.assertTrue(e.exception.value.startswith("invalid init args: "))

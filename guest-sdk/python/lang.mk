@@ -29,7 +29,8 @@ $(PY_STAMP): $(PY_SDK)/requirements.txt
 ## guest-python: the Python counter, to $(LANG_DIR)/counter-python.wasm.
 guest-python: $(LANG_DIR)/counter-python.wasm
 
-$(LANG_DIR)/counter-python.wasm: example-guests/counter-python/counter.py $(PY_SDK_FILES) $(PY_STAMP)
+$(LANG_DIR)/counter-python.wasm: example-guests/counter-python/counter.py $(PY_SDK_FILES) \
+		$(PY_SDK)/requirements.txt | $(PY_STAMP)
 	PYTHONPATH=$(PY_SDK) $(PY_VENV)/bin/python -m sessionhost_guest build -q $< -o $@
 
 ## test-python: the SDK's and the counter's unit tests under plain CPython (fake host).

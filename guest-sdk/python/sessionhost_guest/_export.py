@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any, Callable, Optional, Type, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from . import _host
 from .codec import JSON, Codec
@@ -35,10 +36,10 @@ NOT_INITIALIZED = "session is not initialized (init or restore has not succeeded
 class SessionExport:
     """One session: its class, its codec, and (after `init`/`restore`) its object."""
 
-    def __init__(self, cls: Type[Session], codec: Codec = JSON) -> None:
+    def __init__(self, cls: type[Session], codec: Codec = JSON) -> None:
         self.cls = cls
         self.codec = codec
-        self.session: Optional[Session] = None
+        self.session: Session | None = None
 
     def init(self, args: bytes) -> None:
         ctx.codec = self.codec
@@ -81,7 +82,7 @@ class SessionExport:
         except _host.Err as e:
             ctx.warn(f"terminate failed: {e.value}")
 
-    def snapshot(self) -> Optional[bytes]:
+    def snapshot(self) -> bytes | None:
         session = self.session
         if session is None or not session.supports_snapshots():
             return None
@@ -125,10 +126,10 @@ class SessionExport:
             raise
 
 
-_REGISTERED: Optional[SessionExport] = None
+_REGISTERED: SessionExport | None = None
 
 
-def export_session(cls: Type[Session], codec: Codec = JSON) -> Type[Session]:
+def export_session(cls: type[Session], codec: Codec = JSON) -> type[Session]:
     """Makes `cls` this component's session: call it once, at module level.
 
     `codec` encodes every message of the session (`JSON`, the default, or `RAW`).
@@ -187,7 +188,7 @@ class WitSession:
     def terminate(self, reason: Any) -> None:
         _flushed(lambda: registered().terminate_with(_stop_reason(reason)))
 
-    def snapshot(self) -> Optional[bytes]:
+    def snapshot(self) -> bytes | None:
         return _flushed(lambda: registered().snapshot())
 
     def restore(self, state: bytes, from_version: str) -> None:

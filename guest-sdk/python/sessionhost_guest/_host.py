@@ -8,7 +8,7 @@ the host through this module only, with the level of a log line as a lowercase s
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 try:
     from componentize_py_types import Err
@@ -44,9 +44,9 @@ cancel_timer: Callable[[int], bool] = _wit.cancel_timer
 stop: Callable[[str], None] = _wit.stop
 
 __all__ = [
-    "Err",
     "IN_COMPONENT",
     "LEVELS",
+    "Err",
     "cancel_timer",
     "log",
     "now_ms",

@@ -20,7 +20,6 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
-from typing import List, Optional
 
 WORLD = "session-guest"
 ENTRY = "sessionhost_entry"
@@ -53,7 +52,7 @@ def entry_module(app: str) -> str:
     )
 
 
-def command(app: Path, output: Path, paths: List[Path], wit: Path, entry_dir: Path) -> List[str]:
+def command(app: Path, output: Path, paths: list[Path], wit: Path, entry_dir: Path) -> list[str]:
     """The componentize-py command line for `app`."""
     args = [componentize_py(), "-d", str(wit), "-w", WORLD, "componentize", ENTRY]
     site = Path(sysconfig.get_paths()["purelib"])  # packages pip installed for the guest
@@ -62,7 +61,7 @@ def command(app: Path, output: Path, paths: List[Path], wit: Path, entry_dir: Pa
     return args + ["-o", str(output)]
 
 
-def build(app: Path, output: Path, paths: List[Path], wit: Optional[Path], quiet: bool) -> int:
+def build(app: Path, output: Path, paths: list[Path], wit: Path | None, quiet: bool) -> int:
     """Builds `app` to `output`; returns componentize-py's exit code."""
     if app.suffix != ".py" or not app.is_file():
         raise SystemExit(f"{app}: expected a Python file (the module of the session class)")
@@ -79,7 +78,7 @@ def build(app: Path, output: Path, paths: List[Path], wit: Optional[Path], quiet
         return subprocess.call(args)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sessionhost_guest",
         description="Build a Python session guest into a sessionhost component.",

@@ -136,7 +136,7 @@ class HostLogHandler(logging.Handler):
         level = next((name for (no, name) in _LOGGING_LEVELS if record.levelno >= no), "trace")
         try:
             _host.log(level, self.format(record))
-        except Exception:  # a log line must never take the session down
+        except Exception:  # noqa: BLE001 (a log line must never take the session down)
             self.handleError(record)
 
 

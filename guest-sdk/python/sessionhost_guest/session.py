@@ -11,7 +11,7 @@ dicts, lists, strings, numbers, `None`), and what a method returns is encoded th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 
 class SessionError(Exception):
@@ -45,7 +45,7 @@ class StopReason:
     """
 
     kind: str
-    detail: Optional[str] = None
+    detail: str | None = None
 
     def __str__(self) -> str:
         return self.kind if self.detail is None else f"{self.kind}({self.detail})"

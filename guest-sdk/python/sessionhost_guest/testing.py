@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple, Type
+from typing import Any
 
 
 class Err(Exception):
@@ -42,13 +42,13 @@ class FakeHost:
     """What a session did to its host, and knobs to make the host refuse things."""
 
     session_id: str = "test-session-0000000000"
-    logs: List[Tuple[str, str]] = field(default_factory=list)
-    published: List[bytes] = field(default_factory=list)
-    timers: List[Timer] = field(default_factory=list)
-    cancelled: List[int] = field(default_factory=list)
-    stop: Optional[str] = None
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    published: list[bytes] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    stop: str | None = None
     # When set, `publish` fails with this message (an event the host finds too large).
-    refuse_publish: Optional[str] = None
+    refuse_publish: str | None = None
     next_timer: int = 1
 
 
@@ -115,7 +115,7 @@ class Driven:
     back as `testing.Err` with the error text in `.value`.
     """
 
-    def __init__(self, cls: Type[Any], codec: Any) -> None:
+    def __init__(self, cls: type[Any], codec: Any) -> None:
         from ._export import SessionExport
 
         self.export = SessionExport(cls, codec)
@@ -126,20 +126,20 @@ class Driven:
     def cast(self, message: bytes) -> None:
         self.export.handle_cast(message)
 
-    def terminate(self, kind: str = "normal", detail: Optional[str] = None) -> None:
+    def terminate(self, kind: str = "normal", detail: str | None = None) -> None:
         from .session import StopReason
 
         self.export.terminate_with(StopReason(kind, detail))
 
-    def snapshot(self) -> Optional[bytes]:
+    def snapshot(self) -> bytes | None:
         return self.export.snapshot()
 
 
 def drive(
-    cls: Type[Any],
+    cls: type[Any],
     args: bytes = b"",
     *,
-    restore: Optional[Tuple[bytes, str]] = None,
+    restore: tuple[bytes, str] | None = None,
     codec: Any = None,
 ) -> Driven:
     """A session of `cls` started with `args` (or restored from `(state, version)`)."""
@@ -153,6 +153,6 @@ def drive(
     return session
 
 
-def logs_at(level: str) -> List[str]:
+def logs_at(level: str) -> list[str]:
     """The messages logged at `level` (`trace` ... `error`)."""
     return [m for (l, m) in _HOST.logs if l == level]

@@ -14,11 +14,11 @@ from sessionhost_guest import (
     Session,
     SessionError,
     StopReason,
+    _export,
     ctx,
     export_session,
     testing,
 )
-from sessionhost_guest import _export
 
 
 class Echo(Session):
@@ -152,10 +152,10 @@ class GlueTest(unittest.TestCase):
         self.assertEqual(testing.logs_at("info"), ["terminated: requested(bye)"])
 
     def test_wit_stop_reasons_map_to_kinds(self):
-        class StopReason_IdleTimeout:  # noqa: N801 (the WIT binding's name)
+        class StopReason_IdleTimeout:
             pass
 
-        class StopReason_Killed:  # noqa: N801
+        class StopReason_Killed:
             value = "admin"
 
         self.assertEqual(_export._stop_reason(StopReason_IdleTimeout()), StopReason("idle_timeout"))
