@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use sessionhost::StartOptions;
+use sessionhost::{GuestLayout, StartOptions};
 use sessionhost_tests::protocol::{counter_protocol, lang_guest};
 use sessionhost_tests::support;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -24,22 +24,26 @@ async fn rust() {
 /// from the SDK and the guest, Python `logging` from its `terminate`) in the host log,
 /// tagged with the session.
 ///
-/// The component embeds CPython: ~18 MB, a 13 MiB linear memory that grows, a 5 678-entry
-/// table. It runs on one thread so that a thread-local subscriber sees the guest's lines,
-/// and its compiled code is cached under `target/` because compiling it takes a debug test
-/// build minutes.
+/// The component embeds CPython (~20 MB, a 13.6 MiB linear memory that grows, a 5 678-entry
+/// table), so the host loads it with the large layout. The test runs on one thread so that a
+/// thread-local subscriber sees the guest's lines, and the compiled code is cached under
+/// `target/`: compiling it takes a debug test build about a minute of CPU.
 #[tokio::test(flavor = "current_thread")]
 async fn python() {
     let lines = Captured::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
-    let config = support::config()
-        .memory_per_session(64 << 20)
-        .compile_cache_dir(compile_cache());
+    let config = support::config().compile_cache_dir(compile_cache());
     let host = support::host_with(config).await;
-    host.load_guest_file("counter-python", lang_guest("counter-python"))
+    let info = host
+        .load_guest_file("counter-python", lang_guest("counter-python"))
         .await
         .unwrap();
+    assert_eq!(
+        info.layout,
+        GuestLayout::Large,
+        "auto: CPython does not fit a dense slot"
+    );
     counter_protocol(&host, "counter-python").await;
 
     let start = format!(r#"{{"start":{}}}"#, i64::MAX);
