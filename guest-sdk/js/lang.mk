@@ -51,4 +51,4 @@ $(LANG_DIR)/counter-js.wasm: $(JS_STAMP) $(JS_SOURCES) $(wildcard example-guests
 
 ## test-js: the SDK's and the counter's unit tests under Node.js, against a fake host.
 test-js: $(JS_STAMP)
-	cd $(JS_SDK) && $(JS_NODE) --test --import ./test/register.js test/
+	cd $(JS_SDK) && $(JS_NODE) --test --import ./test/register.js test/*.test.js

@@ -44,7 +44,7 @@ try {
   });
   const used = imports.map(([iface, name]) => `${iface}#${name}`).join(", ") || "none";
   console.log(
-    `${values.out}: ${(bytes / 1048576).toFixed(1)} MiB in ${((Date.now() - started) / 1000).toFixed(1)} s; host imports used: ${used}`,
+    `${values.out}: ${(bytes / 1048576).toFixed(1)} MiB in ${((Date.now() - started) / 1000).toFixed(1)} s; WIT imports: ${used}`,
   );
 } catch (e) {
   console.error(`sessionhost-js: ${e.message}`);
