@@ -156,6 +156,10 @@ export function errorMessage(thrown) {
   }
 }
 
+// SpiderMonkey has InternalError ("too much recursion"); other engines (Node in the SDK's
+// own tests) do not.
+const InternalError = globalThis.InternalError ?? class InternalError extends Error {};
+
 /** Whether a thrown value looks like a bug (a runtime error) rather than a refusal. */
 function isBug(thrown) {
   return (
@@ -165,10 +169,6 @@ function isBug(thrown) {
     thrown instanceof InternalError
   );
 }
-
-// SpiderMonkey has InternalError ("too much recursion"); other engines (Node in the SDK's
-// own tests) do not.
-const InternalError = globalThis.InternalError ?? class InternalError extends Error {};
 
 /** Runs `f`; its result (or the value its promise resolves to) goes to `ok`, a throw to `fail`. */
 function settle(f, ok, fail) {
