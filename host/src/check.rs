@@ -5,7 +5,7 @@
 //! developers. These checks run first, on the raw bytes, and turn the common mistakes into
 //! sentences a guest author can act on: a core module instead of a component, truncated or
 //! random bytes, an import the host does not provide, the session interface not exported, a
-//! linear memory that does not fit `memory_per_session`.
+//! linear memory or table that does not fit a dense slot (see `layout.rs`).
 
 use serde::Serialize;
 use wasmparser::{Encoding, Parser, Payload};
@@ -46,15 +46,34 @@ const PROVIDED: &[(&str, &str)] = &[
     ("wasi:sockets/ip-name-lookup", "0.2"),
 ];
 
-/// Whether the host links an import of this name (`package/interface@version`).
-pub(crate) fn is_provided(import: &str) -> bool {
+/// Interfaces some language runtimes import whether or not the guest uses them (the
+/// JavaScript runtime imports `wasi:http` for `fetch`). A session has no network, so the host
+/// links every function of these as one that traps, naming the import; the component loads,
+/// and a guest that calls one ends with a trap instead of reaching anything.
+const STUBBED: &[(&str, &str)] = &[
+    ("wasi:http/types", "0.2"),
+    ("wasi:http/outgoing-handler", "0.2"),
+];
+
+/// Whether `import` (`package/interface@version`) is one of `list`, by version series.
+fn listed(list: &[(&str, &str)], import: &str) -> bool {
     let (name, version) = import.split_once('@').unwrap_or((import, ""));
-    PROVIDED.iter().any(|(provided, series)| {
+    list.iter().any(|(provided, series)| {
         *provided == name
             && version
                 .strip_prefix(series)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
     })
+}
+
+/// Whether the host links an import of this name (`package/interface@version`).
+pub(crate) fn is_provided(import: &str) -> bool {
+    listed(PROVIDED, import)
+}
+
+/// Whether the host links an import of this name as functions that trap.
+pub(crate) fn is_stubbed(import: &str) -> bool {
+    listed(STUBBED, import)
 }
 
 /// A linear memory declared by one of the component's core modules.
@@ -73,6 +92,8 @@ pub(crate) struct Scan {
     pub(crate) memories: Vec<MemoryDecl>,
     /// Core modules it contains.
     pub(crate) core_modules: usize,
+    /// Initial element count of each table its core modules define.
+    pub(crate) tables: Vec<u64>,
 }
 
 /// Scans the bytes: is it a well-formed component, and what memories does it define?
@@ -113,25 +134,16 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, String> {
                     });
                 }
             }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    let table = table.map_err(|e| format!("bad table section: {e}"))?;
+                    scan.tables.push(table.ty.initial);
+                }
+            }
             _ => {}
         }
     }
     Ok(scan)
-}
-
-/// Checks the memories against the per-session limit.
-pub(crate) fn check_memories(scan: &Scan, limit: u64) -> Result<(), String> {
-    let initial: u64 = scan.memories.iter().map(|m| m.initial_bytes).sum();
-    if initial > limit {
-        return Err(format!(
-            "its linear memory starts at {} but memory_per_session is {}; link the guest with \
-             `-zstack-size=16384 --initial-memory={limit} --max-memory={limit}` (see the guest \
-             SDK docs, \"Building a guest\") or raise memory_per_session",
-            human(initial),
-            human(limit)
-        ));
-    }
-    Ok(())
 }
 
 /// Checks imports and exports by name; type mismatches are caught when linking.
@@ -139,11 +151,15 @@ pub(crate) fn check_names<'a>(
     imports: impl IntoIterator<Item = &'a str>,
     exports: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), String> {
-    let missing: Vec<&str> = imports.into_iter().filter(|i| !is_provided(i)).collect();
+    let missing: Vec<&str> = imports
+        .into_iter()
+        .filter(|i| !is_provided(i) && !is_stubbed(i))
+        .collect();
     if !missing.is_empty() {
         return Err(format!(
             "it imports {}, which sessionhost does not provide (it provides \
-             `sessionhost:session/host@0.1.x` and WASI 0.2)",
+             `sessionhost:session/host@0.1.x` and WASI 0.2, and links `wasi:http` 0.2 as \
+             functions that trap)",
             list(&missing)
         ));
     }
@@ -195,6 +211,9 @@ mod tests {
         assert!(is_provided("sessionhost:session/host@0.1.0"));
         assert!(!is_provided("wasi:cli/environment@0.3.0"));
         assert!(!is_provided("wasi:http/types@0.2.0"));
+        assert!(is_stubbed("wasi:http/types@0.2.3"));
+        assert!(!is_stubbed("wasi:http/types@0.3.0"));
+        assert!(!is_stubbed("wasi:cli/environment@0.2.0"));
         assert!(!is_provided("wasi:cli/environment@0.20.0"));
         assert!(!is_provided("sessionhost:session/host"));
     }
@@ -225,16 +244,19 @@ mod tests {
                 maximum_bytes: Some(256 * 1024)
             }]
         );
-        assert!(check_memories(&s, 256 * 1024).is_ok());
-        let err = check_memories(&s, 128 * 1024).unwrap_err();
+        let err = crate::layout::dense_misfit(&s, 128 * 1024).expect("too big");
         assert!(err.contains("256 KiB") && err.contains("128 KiB"), "{err}");
+        assert!(crate::layout::dense_misfit(&s, 256 * 1024).is_none());
+        let t = scan(&wat::parse_str("(component (core module (table 3000 funcref)))").unwrap());
+        assert_eq!(t.unwrap().tables, vec![3000]);
     }
 
     #[test]
     fn names_are_checked() {
         assert!(check_names(["wasi:io/poll@0.2.1"], [SESSION_EXPORT]).is_ok());
-        let err = check_names(["wasi:http/types@0.2.0"], [SESSION_EXPORT]).unwrap_err();
-        assert!(err.contains("wasi:http/types"), "{err}");
+        assert!(check_names(["wasi:http/types@0.2.0"], [SESSION_EXPORT]).is_ok());
+        let err = check_names(["wasi:keyvalue/store@0.2.0"], [SESSION_EXPORT]).unwrap_err();
+        assert!(err.contains("wasi:keyvalue/store"), "{err}");
         let err = check_names([], ["sessionhost:session/session@0.2.0"]).unwrap_err();
         assert!(err.contains("different contract version"), "{err}");
         let err = check_names([], []).unwrap_err();

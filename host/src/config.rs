@@ -71,6 +71,11 @@ pub struct HostConfig {
     /// memory pool, so guests built for the dense layout should declare exactly this much
     /// fixed memory (see the guest SDK). Must be a multiple of 64 KiB. Default: 256 KiB.
     pub memory_per_session: ByteSize,
+    /// Linear memory one session of a guest with the large layout (Python, JavaScript: a
+    /// language runtime inside) may grow to, unless the guest's `max_memory` says less. Such
+    /// memories are reserved at this size, grow on demand, and cost only the pages a session
+    /// writes. Must be a multiple of 64 KiB. Default: 256 MiB.
+    pub large_memory_per_session: ByteSize,
     /// Messages (calls waiting plus casts queued) one session may have pending; beyond it,
     /// senders get `mailbox_full`. Default: 1 024.
     pub mailbox: usize,
@@ -99,6 +104,7 @@ impl Default for HostConfig {
             call_timeout: Duration::from_secs(5),
             fuel_per_call: 1_000_000_000,
             memory_per_session: ByteSize::kib(256),
+            large_memory_per_session: ByteSize::mib(256),
             mailbox: 1024,
             max_message_bytes: ByteSize::mib(1),
             max_timers_per_session: 64,
@@ -137,6 +143,13 @@ impl HostConfig {
         }
         if mem > 4 * 1024 * 1024 * 1024 {
             return bad("memory_per_session", "must be at most 4 GiB".into());
+        }
+        let large = self.large_memory_per_session.as_u64();
+        if large == 0 || !large.is_multiple_of(WASM_PAGE) || large > 4 * 1024 * 1024 * 1024 {
+            return bad(
+                "large_memory_per_session",
+                format!("must be a positive multiple of 64 KiB up to 4 GiB, got {large} bytes"),
+            );
         }
         if self.session_max_lifetime.is_some_and(|d| d.is_zero()) {
             return bad(
@@ -235,6 +248,12 @@ impl HostConfigBuilder {
     /// See [`HostConfig::memory_per_session`]; `bytes` must be a multiple of 64 KiB.
     pub fn memory_per_session(mut self, bytes: u64) -> Self {
         self.config.memory_per_session = ByteSize::b(bytes);
+        self
+    }
+
+    /// See [`HostConfig::large_memory_per_session`]; `bytes` must be a multiple of 64 KiB.
+    pub fn large_memory_per_session(mut self, bytes: u64) -> Self {
+        self.config.large_memory_per_session = ByteSize::b(bytes);
         self
     }
 

@@ -60,9 +60,16 @@ pub(crate) struct SessionCtx {
 pub(crate) const LOG_LINES_PER_MESSAGE: u32 = 100;
 
 impl SessionCtx {
-    pub(crate) fn new(host: &Arc<HostInner>, id: SessionId, guest_name: Arc<str>) -> Self {
+    /// A context for session `id` of guest `guest_name`, whose memories together may grow to
+    /// `memory_limit` bytes (the guest's, see `layout.rs`).
+    pub(crate) fn new(
+        host: &Arc<HostInner>,
+        id: SessionId,
+        guest_name: Arc<str>,
+        memory_limit: u64,
+    ) -> Self {
         let config = &host.config;
-        let memory = usize::try_from(config.memory_per_session.as_u64()).unwrap_or(usize::MAX);
+        let memory = usize::try_from(memory_limit).unwrap_or(usize::MAX);
         Self {
             id,
             guest_name,

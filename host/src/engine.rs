@@ -1,8 +1,12 @@
 //! The one place that configures wasmtime.
 //!
-//! Everything the host asks of the engine is decided here, from [`HostConfig`]: the pooling
+//! Everything the host asks of its engines is decided here, from [`HostConfig`]: the pooling
 //! allocator sized to `max_sessions`, the dense memory layout, fuel metering and epoch
-//! interruption. The rest of the crate takes the [`Engine`] as given.
+//! interruption. A host has two engines, one per memory layout (`layout.rs`): the dense one
+//! described below, and the large one (on-demand allocation, copy-on-write images, memories
+//! that grow up to `large_memory_per_session`) for guests with a language runtime inside.
+//! Both meter fuel, check epoch deadlines, limit the wasm stack and share the compile cache.
+//! The rest of the crate takes the [`Engine`]s as given.
 //!
 //! # The dense memory layout
 //! With wasmtime's defaults every live instance costs several kernel memory mappings (guard
@@ -15,7 +19,7 @@
 //! once per instance.
 //!
 //! # The epoch clock
-//! [`EpochTicker`] owns a thread that advances the engine's epoch every `epoch_tick`. Stores
+//! [`EpochTicker`] owns a thread that advances the engines' epoch every `epoch_tick`. Stores
 //! check their deadline at each tick: a guest that runs long yields to the executor, and one
 //! past its deadline is interrupted. The thread holds only a weak reference to the engine and
 //! is stopped and joined when the ticker is dropped.
@@ -29,13 +33,16 @@ use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAl
 use crate::config::HostConfig;
 use crate::error::HostError;
 
-/// Core wasm instances one component may contain (a Rust guest has about four: its module,
-/// the WASI adapter and the canonical-ABI shims).
-const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
-/// Tables one component may contain.
-const TABLES_PER_COMPONENT: u32 = 4;
-/// Elements per table: enough for the indirect-call tables of small guests.
-const TABLE_ELEMENTS: usize = 2_000;
+/// Core wasm instances one dense component may contain (a Rust guest has about four: its
+/// module, the WASI adapter and the canonical-ABI shims).
+pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Linear memories one dense component may define.
+pub(crate) const MEMORIES_PER_COMPONENT: u32 = 4;
+/// Tables one dense component may contain.
+pub(crate) const TABLES_PER_COMPONENT: u32 = 4;
+/// Elements per table of a dense component: enough for the indirect-call tables of small
+/// guests.
+pub(crate) const TABLE_ELEMENTS: usize = 2_000;
 /// Instance slots beyond `max_sessions`: load-time probes and instances being torn down.
 const SLOT_HEADROOM: u32 = 64;
 /// Native stack a guest may use, in bytes. Guests run on the calling thread's stack (tokio
@@ -55,7 +62,7 @@ pub fn build_engine(config: &HostConfig) -> Result<Engine, HostError> {
         .total_memories(slots)
         .total_tables(slots.saturating_mul(TABLES_PER_COMPONENT))
         .total_stacks(0)
-        .max_memories_per_component(4)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .table_elements(TABLE_ELEMENTS)
@@ -67,18 +74,37 @@ pub fn build_engine(config: &HostConfig) -> Result<Engine, HostError> {
         .table_keep_resident(0)
         .max_unused_warm_slots(0);
 
-    let mut wasm = Config::new();
-    wasm.wasm_component_model(true)
-        .consume_fuel(true)
-        .epoch_interruption(true)
-        .max_wasm_stack(MAX_WASM_STACK)
-        .memory_init_cow(false)
+    let mut wasm = base_config(config)?;
+    wasm.memory_init_cow(false)
         .memory_reservation(memory)
         .memory_guard_size(0)
         .guard_before_linear_memory(false)
         .memory_reservation_for_growth(0)
         .memory_may_move(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&wasm).map_err(HostError::Engine)
+}
+
+/// Builds the engine of large guests: instances allocated on demand, each memory reserved
+/// up to `large_memory_per_session` and grown as the guest asks, its initial image mapped
+/// copy-on-write (a Python or JavaScript runtime's tens of MiB are shared, not copied).
+pub fn build_large_engine(config: &HostConfig) -> Result<Engine, HostError> {
+    let mut wasm = base_config(config)?;
+    wasm.memory_init_cow(true)
+        .memory_reservation(config.large_memory_per_session.as_u64())
+        .memory_reservation_for_growth(0)
+        .memory_may_move(false)
+        .allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    Engine::new(&wasm).map_err(HostError::Engine)
+}
+
+/// What both engines share: components, fuel, epochs, the stack limit, the compile cache.
+fn base_config(config: &HostConfig) -> Result<Config, HostError> {
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK);
     if let Some(dir) = &config.compile_cache_dir {
         // wasmtime's own cache: compiled code keyed by the component and the engine's
         // settings, so a restart (or reloading an unchanged file) does not compile again.
@@ -88,10 +114,10 @@ pub fn build_engine(config: &HostConfig) -> Result<Engine, HostError> {
             wasmtime::Cache::new(cache).map_err(HostError::Engine)?,
         ));
     }
-    Engine::new(&wasm).map_err(HostError::Engine)
+    Ok(wasm)
 }
 
-/// Advances an engine's epoch on a dedicated thread until dropped.
+/// Advances the epoch of some engines on a dedicated thread until dropped.
 #[derive(Debug)]
 pub(crate) struct EpochTicker {
     /// Dropping this wakes the thread and tells it to stop.
@@ -101,17 +127,21 @@ pub(crate) struct EpochTicker {
 }
 
 impl EpochTicker {
-    /// Starts ticking `engine` every `tick`.
-    pub(crate) fn start(engine: &Engine, tick: Duration) -> std::io::Result<Self> {
-        let weak: EngineWeak = engine.weak();
+    /// Starts ticking `engines` every `tick`.
+    pub(crate) fn start(engines: &[&Engine], tick: Duration) -> std::io::Result<Self> {
+        let weak: Vec<EngineWeak> = engines.iter().map(|e| e.weak()).collect();
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sessionhost-epoch".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+                    let mut alive = false;
+                    for engine in weak.iter().filter_map(EngineWeak::upgrade) {
+                        engine.increment_epoch();
+                        alive = true;
+                    }
+                    if !alive {
+                        break;
                     }
                 }
             })?;
@@ -145,12 +175,13 @@ mod tests {
             .build()
             .expect("valid");
         build_engine(&big).expect("a million-slot pool only reserves address space");
+        build_large_engine(&HostConfig::default()).expect("large engine");
     }
 
     #[test]
     fn ticker_stops_when_dropped() {
         let engine = build_engine(&HostConfig::default()).expect("engine");
-        let ticker = EpochTicker::start(&engine, Duration::from_millis(1)).expect("thread");
+        let ticker = EpochTicker::start(&[&engine], Duration::from_millis(1)).expect("thread");
         std::thread::sleep(Duration::from_millis(20));
         drop(ticker); // joins; would hang if the thread ignored the stop signal
     }

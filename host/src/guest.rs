@@ -28,6 +28,7 @@ use crate::ctx::SessionCtx;
 use crate::error::GuestLoadError;
 use crate::host::HostInner;
 use crate::id::SessionId;
+use crate::layout::{self, GuestLayout, Placement};
 use crate::supervisor::GuestOptions;
 
 /// Identifies one version of a guest: its content hash, plus an optional label.
@@ -58,6 +59,8 @@ pub(crate) struct Guest {
     pub(crate) pre: SessionGuestPre<SessionCtx>,
     /// Supervision: restart policy, intensity, checkpoints.
     pub(crate) options: GuestOptions,
+    /// Its memory layout and per-session memory limit.
+    placement: Placement,
     /// Facts for [`GuestInfo`].
     size_bytes: usize,
     loaded_at: SystemTime,
@@ -89,6 +92,10 @@ pub struct GuestInfo {
     pub imports: Vec<String>,
     /// Linear memories its core modules define.
     pub memories: Vec<MemoryDecl>,
+    /// The memory layout its sessions use: `dense` or `large`.
+    pub layout: GuestLayout,
+    /// Most linear memory one of its sessions may use, in bytes.
+    pub memory_limit: u64,
 }
 
 impl Guest {
@@ -100,7 +107,14 @@ impl Guest {
             loaded_at: self.loaded_at,
             imports: self.imports.clone(),
             memories: self.memories.clone(),
+            layout: self.placement.layout,
+            memory_limit: self.placement.memory_limit,
         }
+    }
+
+    /// Most linear memory one session may use, in bytes.
+    pub(crate) fn memory_limit(&self) -> u64 {
+        self.placement.memory_limit
     }
 }
 
@@ -157,12 +171,14 @@ pub(crate) async fn compile(
     };
     validate_guest_name(name).map_err(&fail)?;
     let scan = check::scan(bytes).map_err(&fail)?;
-    check::check_memories(&scan, host.config.memory_per_session.as_u64()).map_err(&fail)?;
+    let placement =
+        layout::place(&scan, options.layout, options.max_memory, &host.config).map_err(&fail)?;
+    let (engine, linker) = host.engine_for(placement.layout);
 
     let started = Instant::now();
-    let engine = host.engine.clone();
+    let compiler = engine.clone();
     let owned = bytes.to_vec();
-    let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
+    let component = tokio::task::spawn_blocking(move || Component::new(&compiler, &owned))
         .await
         .map_err(|e| fail(format!("compilation did not finish: {e}")))?
         .map_err(|e| {
@@ -173,21 +189,31 @@ pub(crate) async fn compile(
         })?;
 
     let ty = component.component_type();
-    let imports: Vec<String> = ty
-        .imports(&host.engine)
-        .map(|(n, _)| n.to_string())
-        .collect();
-    let exports: Vec<String> = ty
-        .exports(&host.engine)
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_string()).collect();
+    let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_string()).collect();
     check::check_names(
         imports.iter().map(String::as_str),
         exports.iter().map(String::as_str),
     )
     .map_err(&fail)?;
 
-    let instance_pre = host.linker.instantiate_pre(&component).map_err(|e| {
+    let stubbed: Vec<String> = imports
+        .iter()
+        .filter(|i| check::is_stubbed(i))
+        .cloned()
+        .collect();
+    let stubbing;
+    let linker = if stubbed.is_empty() {
+        linker
+    } else {
+        // Only this component's linker gets the trapping stubs; the host's stays exact.
+        let mut own = linker.clone();
+        own.define_unknown_imports_as_traps(&component)
+            .map_err(|e| fail(format!("its imports cannot be stubbed: {}", root_cause(&e))))?;
+        stubbing = own;
+        &stubbing
+    };
+    let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
         fail(format!(
             "its imports do not match what the host provides: {}",
             root_cause(&e)
@@ -204,8 +230,13 @@ pub(crate) async fn compile(
     // One real instantiation, without running any guest export, to catch what only
     // instantiation can see (too many tables or instances for the pool, for example).
     let mut store = Store::new(
-        &host.engine,
-        SessionCtx::new(host, SessionId::generate(), Arc::from(name)),
+        &engine,
+        SessionCtx::new(
+            host,
+            SessionId::generate(),
+            Arc::from(name),
+            placement.memory_limit,
+        ),
     );
     store.limiter(|ctx| &mut ctx.limits);
     store.set_epoch_deadline(u64::MAX / 2);
@@ -224,6 +255,9 @@ pub(crate) async fn compile(
         guest = name,
         version = %hash,
         size_bytes = bytes.len(),
+        layout = %placement.layout,
+        stubbed = ?stubbed,
+        memory_limit = placement.memory_limit,
         compile_ms = started.elapsed().as_millis() as u64,
         "guest loaded"
     );
@@ -232,6 +266,7 @@ pub(crate) async fn compile(
         version: GuestVersion { hash, label },
         pre,
         options,
+        placement,
         size_bytes: bytes.len(),
         loaded_at: SystemTime::now(),
         imports,

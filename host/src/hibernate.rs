@@ -32,7 +32,12 @@ use crate::host::{HostInner, StartExtras};
 use crate::session::{Session, Slot, millis};
 use crate::store::{SnapshotRecord, StoreError};
 use crate::timers::wall_ms;
-use crate::{RestoreFrom, StartOptions};
+use crate::{RestoreFrom, StartOptions, StopReason};
+
+/// Expired hibernated sessions woken at once to run their `terminate` (see
+/// [`HostInner::expire_stored`]): a burst of expiries never takes more than this many
+/// instances or `max_sessions` places.
+pub(crate) const EXPIRY_WAKES: usize = 16;
 
 /// What storing a live session's snapshot came to.
 enum Stored {
@@ -160,7 +165,7 @@ pub(crate) async fn save_and_end(session: &Arc<Session>, host: &Arc<HostInner>) 
             return false;
         }
     };
-    session.end_locked(&mut slot, host, crate::StopReason::Shutdown);
+    session.end_locked(&mut slot, host, StopReason::Shutdown);
     saved
 }
 
@@ -178,7 +183,9 @@ impl HostInner {
         self.store.contains(id).unwrap_or(false)
     }
 
-    /// Wakes a hibernated session (see the module docs).
+    /// Wakes a hibernated session for a message (see the module docs). One whose idle TTL
+    /// ran out is not woken for it: it is ended as the reaper would ([`Self::expire_stored`])
+    /// and the message gets `session_not_found`.
     async fn wake(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionError> {
         let not_found = || crate::id::not_found(id);
         let record = match blocking(|| self.store.get(id)) {
@@ -190,9 +197,56 @@ impl HostInner {
             .hibernated_expiry_ms(record.last_active_ms)
             .is_some_and(|deadline| deadline <= self.clock.now_ms())
         {
-            self.drop_hibernated(id, "expired while hibernated");
+            let (host, id) = (Arc::clone(self), id.to_string());
+            tokio::spawn(async move { host.expire_stored(&id).await });
             return Err(not_found());
         }
+        self.wake_record(id, record).await
+    }
+
+    /// Ends a hibernated session whose idle TTL ran out the way a live one ends: woken
+    /// (instantiate + `restore`), then `terminate(idle-timeout)`, so the guest can flush or
+    /// publish a last event and subscribers see the reason. At most [`EXPIRY_WAKES`] such
+    /// wakes run at once. When it cannot be woken (its guest is gone, `max_sessions` is
+    /// reached, its `restore` fails) the record is dropped without `terminate`, and the log
+    /// says why.
+    pub(crate) async fn expire_stored(self: &Arc<Self>, id: &str) {
+        let Ok(_permit) = self.expiry_wakes.acquire().await else {
+            return;
+        };
+        let record = match blocking(|| self.store.get(id)) {
+            Ok(Some(record)) => record,
+            _ => return, // woken, dropped or expired by someone else meanwhile
+        };
+        match self.wake_record(id, record).await {
+            Ok(session) => {
+                self.counters.expired.add(1);
+                tracing::info!(
+                    target: "sessionhost::session",
+                    event = "session.cleanup",
+                    session_id = %id,
+                    guest = %session.guest.name,
+                    reason = "idle_timeout",
+                    "hibernated session expired"
+                );
+                if let Err(error) = session.terminate(self, StopReason::IdleTimeout).await {
+                    tracing::debug!(target: "sessionhost::session", session_id = %id, %error, "expired session already ending");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "an expired hibernated session could not be woken for its terminate; dropping it");
+                self.drop_hibernated(id, "idle_timeout");
+            }
+        }
+    }
+
+    /// Starts the session stored in `record` under its ID and takes the record.
+    async fn wake_record(
+        self: &Arc<Self>,
+        id: &str,
+        record: SnapshotRecord,
+    ) -> Result<Arc<Session>, SessionError> {
+        let not_found = || crate::id::not_found(id);
         let began = Instant::now();
         let options = StartOptions {
             id: Some(id.to_string()),
@@ -286,8 +340,8 @@ impl HostInner {
         }
     }
 
-    /// Run by the reaper at a hibernated session's deadline (on a blocking thread): drops
-    /// it when its idle TTL ran out, wakes it when a timer is due.
+    /// Run by the reaper at a hibernated session's deadline (on a blocking thread): ends it
+    /// when its idle TTL ran out ([`Self::expire_stored`]), wakes it when a timer is due.
     pub(crate) fn expire_hibernated(self: &Arc<Self>, id: &str) {
         let Ok(Some(record)) = self.store.get(id) else {
             return; // woken or dropped meanwhile
@@ -297,7 +351,8 @@ impl HostInner {
             .hibernated_expiry_ms(record.last_active_ms)
             .is_some_and(|deadline| deadline <= now)
         {
-            self.drop_hibernated(id, "idle_timeout");
+            let (host, id) = (Arc::clone(self), id.to_string());
+            tokio::spawn(async move { host.expire_stored(&id).await });
             return;
         }
         match self.hibernated_deadline_ms(&record) {

@@ -22,13 +22,14 @@ use wasmtime::component::{HasSelf, Linker};
 use crate::bindings::SessionGuest;
 use crate::config::HostConfig;
 use crate::ctx::SessionCtx;
-use crate::engine::{EpochTicker, build_engine};
+use crate::engine::{EpochTicker, build_engine, build_large_engine};
 use crate::error::{GuestLoadError, HostError, SessionError};
 use crate::events::SessionEvents;
 use crate::exec::run_export;
 use crate::guest::{self, GuestInfo, GuestRegistry};
 use crate::id::{self, SessionId};
-use crate::info::{HostClock, HostStats, SessionInfo};
+use crate::info::{HibernatedInfo, HostClock, HostStats, SessionInfo, SessionStatus};
+use crate::layout::GuestLayout;
 use crate::metrics::{Counters, MetricsSnapshot};
 use crate::ratelimit::RateLimiter;
 use crate::reaper::Reaper;
@@ -126,9 +127,14 @@ impl std::fmt::Debug for Host {
 /// State shared by the host, its sessions' background work, and the host imports.
 pub(crate) struct HostInner {
     pub(crate) config: HostConfig,
-    pub(crate) engine: Engine,
-    /// WASI + `sessionhost:session/host`, built once; every guest is linked against it.
-    pub(crate) linker: Linker<SessionCtx>,
+    /// The engine of dense guests (pool slots, see `engine.rs`).
+    engine: Engine,
+    /// WASI + `sessionhost:session/host` for dense guests, built once.
+    linker: Linker<SessionCtx>,
+    /// The engine of large guests (on-demand, growable memories, see `layout.rs`).
+    large_engine: Engine,
+    /// The same imports, for large guests.
+    large_linker: Linker<SessionCtx>,
     pub(crate) guests: GuestRegistry,
     pub(crate) registry: SessionRegistry,
     pub(crate) clock: HostClock,
@@ -139,6 +145,8 @@ pub(crate) struct HostInner {
     pub(crate) reaper: Reaper,
     /// Hibernated sessions.
     pub(crate) store: Arc<dyn SnapshotStore>,
+    /// Bounds the expired hibernated sessions woken at once for their `terminate`.
+    pub(crate) expiry_wakes: tokio::sync::Semaphore,
     /// Live sessions, counted against `max_sessions`. Taken before a session is
     /// instantiated, released exactly once when it ends (or when its start fails).
     live: AtomicUsize,
@@ -149,7 +157,24 @@ pub(crate) struct HostInner {
     _ticker: EpochTicker,
 }
 
+/// WASI and `sessionhost:session/host`, for guests compiled with `engine`.
+fn guest_linker(engine: &Engine) -> Result<Linker<SessionCtx>, HostError> {
+    let mut linker = Linker::new(engine);
+    crate::wasi_link::add_to_linker(&mut linker).map_err(HostError::Engine)?;
+    SessionGuest::add_to_linker::<SessionCtx, HasSelf<SessionCtx>>(&mut linker, |ctx| ctx)
+        .map_err(HostError::Engine)?;
+    Ok(linker)
+}
+
 impl HostInner {
+    /// The engine and linker guests of `layout` are compiled and linked with.
+    pub(crate) fn engine_for(&self, layout: GuestLayout) -> (&Engine, &Linker<SessionCtx>) {
+        match layout {
+            GuestLayout::Large => (&self.large_engine, &self.large_linker),
+            GuestLayout::Dense | GuestLayout::Auto => (&self.engine, &self.linker),
+        }
+    }
+
     pub(crate) fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
     }
@@ -215,11 +240,10 @@ impl Host {
     ) -> Result<Self, HostError> {
         config.validate()?;
         let engine = build_engine(&config)?;
-        let mut linker = Linker::new(&engine);
-        crate::wasi_link::add_to_linker(&mut linker).map_err(HostError::Engine)?;
-        SessionGuest::add_to_linker::<SessionCtx, HasSelf<SessionCtx>>(&mut linker, |ctx| ctx)
-            .map_err(HostError::Engine)?;
-        let ticker = EpochTicker::start(&engine, config.epoch_tick)
+        let large_engine = build_large_engine(&config)?;
+        let linker = guest_linker(&engine)?;
+        let large_linker = guest_linker(&large_engine)?;
+        let ticker = EpochTicker::start(&[&engine, &large_engine], config.epoch_tick)
             .map_err(|e| HostError::Engine(wasmtime::Error::new(e)))?;
         let inner = HostInner {
             registry: SessionRegistry::new(config.max_sessions),
@@ -228,12 +252,15 @@ impl Host {
                 .unwrap_or(usize::MAX),
             engine,
             linker,
+            large_engine,
+            large_linker,
             guests: GuestRegistry::default(),
             clock: HostClock::new(),
             counters: Counters::default(),
             timers: TimerService::new(),
             reaper: Reaper::new(),
             store,
+            expiry_wakes: tokio::sync::Semaphore::new(crate::hibernate::EXPIRY_WAKES),
             live: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             _ticker: ticker,
@@ -531,6 +558,30 @@ impl Host {
     /// A snapshot of one session's figures.
     pub fn info(&self, id: &str) -> Result<SessionInfo, SessionError> {
         Ok(self.inner.session(id)?.info(&self.inner))
+    }
+
+    /// What the snapshot store holds for a hibernated session, without waking it; `None`
+    /// when no session with this ID is hibernated (it may be live: see [`Host::info`]).
+    pub fn hibernated_info(&self, id: &str) -> Result<Option<HibernatedInfo>, SessionError> {
+        let id = SessionId::parse(id)?;
+        let record = self
+            .inner
+            .store
+            .get(id.as_str())
+            .map_err(|_| SessionError::StartFailed {
+                reason: "the session's snapshot could not be read".into(),
+            })?;
+        let at = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
+        Ok(record.map(|r| HibernatedInfo {
+            id,
+            status: SessionStatus::Hibernated,
+            guest: r.guest,
+            version_hash: r.version,
+            hibernated_at: at(r.saved_at_ms),
+            last_active_at: at(r.last_active_ms),
+            snapshot_bytes: r.state.len(),
+            timers: r.timers.len(),
+        }))
     }
 
     /// Host-wide figures.

@@ -1,4 +1,5 @@
-//! What the host reports about sessions and about itself: [`SessionInfo`] and [`HostStats`].
+//! What the host reports about sessions and about itself: [`SessionInfo`] (live sessions),
+//! [`HibernatedInfo`] (hibernated ones) and [`HostStats`].
 //!
 //! Both are snapshots read from atomic counters without taking any session's lock, so asking
 //! for them never waits behind a busy guest.
@@ -22,6 +23,32 @@ pub enum SessionStatus {
     Ending,
     /// Ended.
     Ended,
+    /// Hibernated: stored as its snapshot, woken by its next message.
+    Hibernated,
+}
+
+/// What the host knows of a hibernated session ([`Host::hibernated_info`]): what its stored
+/// record says. Message and fuel counts are not kept across hibernation.
+///
+/// [`Host::hibernated_info`]: crate::Host::hibernated_info
+#[derive(Clone, Debug, Serialize)]
+pub struct HibernatedInfo {
+    /// Its ID.
+    pub id: SessionId,
+    /// Always [`SessionStatus::Hibernated`].
+    pub status: SessionStatus,
+    /// Name of its guest.
+    pub guest: String,
+    /// Content hash of the guest version that took the snapshot.
+    pub version_hash: String,
+    /// When it was hibernated.
+    pub hibernated_at: SystemTime,
+    /// Its last call, cast or touch.
+    pub last_active_at: SystemTime,
+    /// Size of its snapshot, in bytes.
+    pub snapshot_bytes: usize,
+    /// Its pending `send-after` timers.
+    pub timers: usize,
 }
 
 /// A snapshot of one session ([`Host::info`](crate::Host::info)).

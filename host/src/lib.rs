@@ -42,10 +42,12 @@
 //! - `wasi.rs`, `wasi_link.rs` — WASI linked in full (synchronously) with nothing granted;
 //!   guest stdout/stderr go to the log.
 //! - `guest.rs`, `check.rs` — loading and validating guest components.
+//! - `layout.rs` — per-guest memory layouts: dense pool slots for small guests, growable
+//!   on-demand memories for large ones (Python, JavaScript), side by side.
 //! - [`http`] — `SessionLayer` and the `Session` extractor for axum apps, and the
 //!   `sessionhost` server (session API, SSE/WebSocket, admin API, metrics).
-//! - `engine.rs` — the one place that configures wasmtime: pooling allocator, the dense
-//!   memory layout, fuel, epoch clock.
+//! - `engine.rs` — the one place that configures wasmtime: the dense engine (pooling
+//!   allocator) and the large one, fuel, epoch clock.
 //! - `bindings.rs` — host bindings generated from `wit/session.wit`.
 //! - `metrics.rs` — lock-free counters and the snapshot exporters read.
 //! - `config.rs`, `error.rs`, `id.rs`, `reason.rs`, `info.rs`, `ratelimit.rs` — the
@@ -67,6 +69,7 @@ pub mod http;
 mod id;
 mod imports;
 mod info;
+mod layout;
 mod metrics;
 mod offload;
 mod ratelimit;
@@ -89,7 +92,8 @@ pub use events::{SUBSCRIBER_BUFFER, SessionEvent, SessionEvents};
 pub use guest::{GuestInfo, GuestVersion};
 pub use host::{Host, RestoreFrom, ShutdownReport, StartOptions};
 pub use id::SessionId;
-pub use info::{HostStats, SessionInfo, SessionStatus};
+pub use info::{HibernatedInfo, HostStats, SessionInfo, SessionStatus};
+pub use layout::GuestLayout;
 pub use metrics::{
     CALL_OUTCOMES, CounterSnapshot, DURATION_BUCKETS, MetricsSnapshot, STOP_REASONS,
 };
@@ -101,5 +105,5 @@ pub use watch::{GuestsDir, LoadOutcome};
 /// bare-wasmtime loop measures the same layout. Not a stable API.
 #[doc(hidden)]
 pub mod bench_support {
-    pub use crate::engine::build_engine;
+    pub use crate::engine::{build_engine, build_large_engine};
 }

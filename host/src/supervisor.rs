@@ -26,6 +26,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 use wasmtime::Store;
 
@@ -35,6 +36,7 @@ use crate::exec::{Failure, Live, run_host_export};
 use crate::guest::Guest;
 use crate::host::HostInner;
 use crate::id::SessionId;
+use crate::layout::GuestLayout;
 use crate::reason::StopReason;
 use crate::session::Session;
 use crate::session::millis;
@@ -91,8 +93,11 @@ pub enum UpgradePolicy {
 ///     max_restarts = 5
 ///     restart_window = "10s"
 ///     checkpoint_every = 1
+///     layout = "large"
+///     max_memory = "64 MiB"
 /// "#).unwrap();
 /// assert_eq!(options.restart, RestartPolicy::Permanent);
+/// assert_eq!(options.layout, sessionhost::GuestLayout::Large);
 /// assert_eq!(GuestOptions::default().max_restarts, 3);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +121,13 @@ pub struct GuestOptions {
     pub hibernate: bool,
     /// What a new version means for running sessions. Default: `keep`.
     pub upgrade: UpgradePolicy,
+    /// How its sessions are laid out in memory: `dense` (pool slots of
+    /// `memory_per_session`), `large` (growable, up to `large_memory_per_session`) or `auto`
+    /// (dense when the component fits). Default: `auto`.
+    pub layout: GuestLayout,
+    /// Most linear memory one session of this guest may use, within its layout's ceiling.
+    /// Default: the ceiling (`memory_per_session` or `large_memory_per_session`).
+    pub max_memory: Option<ByteSize>,
 }
 
 impl Default for GuestOptions {
@@ -127,6 +139,8 @@ impl Default for GuestOptions {
             checkpoint_every: 0,
             hibernate: true,
             upgrade: UpgradePolicy::Keep,
+            layout: GuestLayout::Auto,
+            max_memory: None,
         }
     }
 }
@@ -199,9 +213,9 @@ pub(crate) fn new_instance(
     guest: &Guest,
     began: Instant,
 ) -> Result<Live, SessionError> {
-    let mut ctx = SessionCtx::new(host, id, Arc::clone(&guest.name));
+    let mut ctx = SessionCtx::new(host, id, Arc::clone(&guest.name), guest.memory_limit());
     ctx.session = Arc::downgrade(session);
-    let mut store = Store::new(&host.engine, ctx);
+    let mut store = Store::new(guest.pre.instance_pre().engine(), ctx);
     store.limiter(|ctx| &mut ctx.limits);
     store.epoch_deadline_callback(SessionCtx::on_epoch);
     let timeout = host.config.call_timeout;

@@ -99,27 +99,6 @@ async fn components_that_are_not_session_guests_are_rejected_with_a_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guest_whose_memory_does_not_fit_is_rejected_with_advice() {
-    let host = Host::new(
-        support::config()
-            .memory_per_session(128 * 1024)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let error = host
-        .load_guest_file("counter", guests::COUNTER)
-        .await
-        .unwrap_err();
-    assert!(error.reason.contains("starts at 256 KiB"), "{error}");
-    assert!(
-        error.reason.contains("memory_per_session is 128 KiB"),
-        "{error}"
-    );
-    assert!(error.reason.contains("--initial-memory=131072"), "{error}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loading_again_replaces_the_guest_for_new_sessions_only() {
     let host = support::host().await;
     let old = host.start(StartOptions::guest("counter")).await.unwrap();

@@ -106,8 +106,20 @@ async fn a_hibernated_session_still_expires_at_its_ttl() {
     assert!(host.is_started(&id));
     assert_eq!(host.stats().sessions, 0);
     sleep(2 * MINUTE).await; // 6 min: 4 min after the touch
-    assert!(!host.is_started(&id));
-    assert_eq!(host.metrics().counters.expired_total, 1);
+    support::eventually("the expired session ends", || !host.is_started(&id)).await;
+    let counters = host.metrics().counters;
+    assert_eq!(counters.expired_total, 1);
+    // It was woken to run `terminate(idle-timeout)`, as a live session would be.
+    assert_eq!(counters.woken_total, 1);
+    let stopped = |kind| {
+        counters
+            .stopped_total
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!(stopped("idle_timeout"), 1);
+    assert_eq!(host.stats().hibernated, 0);
     assert!(host.call(&id, b"{}", None).await.is_err());
 }
 
@@ -193,11 +205,17 @@ async fn hibernate_on_demand_frees_the_instance_and_keeps_the_state() {
     assert!(host.hibernate(&id).await.unwrap());
     assert!(host.hibernate(&id).await.unwrap(), "already hibernated");
     assert_eq!(host.stats().sessions, 0);
+    let stored = host.hibernated_info(&id).unwrap().expect("hibernated");
+    assert_eq!(stored.status, sessionhost::SessionStatus::Hibernated);
+    assert_eq!(stored.guest, "cart");
+    assert!(stored.snapshot_bytes > 0);
+    assert!(host.info(&id).is_err(), "info is for live sessions");
     let total = call(&host, &id, json!({"op":"total"})).await.unwrap();
     assert_eq!(total, json!({"items":2,"total_cents":700}));
 
     // Not while someone listens.
     let _events = host.subscribe(&id).unwrap();
+    assert!(host.hibernated_info(&id).unwrap().is_none(), "woken");
     assert!(!host.hibernate(&id).await.unwrap());
     assert!(host.hibernate("NoSuchSessionAAAAAAAAA").await.is_err());
 }

@@ -446,6 +446,20 @@ async fn the_admin_api_needs_its_token() {
     )
     .await;
     assert_eq!(one["guest"], "counter");
+    assert_eq!(one["status"], "running");
+    // A hibernated session is reported from its stored record, and asking does not wake it.
+    assert!(server.host.hibernate(&ids[1]).await.unwrap());
+    let sleeping = admin_get(
+        &plain,
+        &server,
+        &format!("/admin/sessions/{}", ids[1]),
+        token,
+    )
+    .await;
+    assert_eq!(sleeping["status"], "hibernated", "{sleeping}");
+    assert_eq!(sleeping["guest"], "counter");
+    assert!(sleeping["snapshot_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(server.host.stats().hibernated, 1);
     let killed = plain
         .delete(server.url(&format!("/admin/sessions/{}", ids[0])))
         .bearer_auth(token)
@@ -802,4 +816,52 @@ async fn admin_uploads_hot_load_a_guest_and_bad_ones_change_nothing() {
     assert_eq!(counter["version"]["hash"], new_hash.as_str());
     assert_eq!(counter["sessions"][old_hash.as_str()], 1, "{counter}");
     assert_eq!(counter["sessions"][new_hash.as_str()], 1, "{counter}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_address_has_its_own_creation_limit() {
+    // By peer address: every request here comes from 127.0.0.1.
+    let server = TestServer::start(HttpConfig {
+        rate_limit_per_ip: 2,
+        ..HttpConfig::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let created = server.post(&client, "/v1/sessions", None, "").await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    let limited = server.post(&client, "/v1/sessions", None, "").await;
+    assert!(limited.headers().contains_key(RETRY_AFTER));
+    problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Existing sessions are not affected: only creations are limited.
+    assert_eq!(server.host.stats().sessions, 2);
+    server.stop().await;
+
+    // Behind a proxy: the first address of the configured header.
+    let server = TestServer::start(HttpConfig {
+        rate_limit_per_ip: 1,
+        client_ip_header: Some("x-forwarded-for".into()),
+        ..HttpConfig::default()
+    })
+    .await;
+    let from = |ip: &'static str| {
+        client
+            .post(server.url("/v1/sessions"))
+            .header("x-forwarded-for", format!("{ip}, 10.0.0.1"))
+            .send()
+    };
+    assert_eq!(
+        from("203.0.113.7").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        from("198.51.100.2").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        from("203.0.113.7").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    server.stop().await;
 }

@@ -3,7 +3,7 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /admin/sessions?guest=&limit=&after=` | live sessions' info, sorted by ID; `next` is the cursor for the following page |
-//! | `GET /admin/sessions/{id}` | one session's info |
+//! | `GET /admin/sessions/{id}` | one session's info; for a hibernated one, what its stored record says (`status: hibernated`), without waking it |
 //! | `DELETE /admin/sessions/{id}` | ends it (reason `killed`); 204 |
 //! | `GET /admin/stats` | host-wide figures |
 //! | `GET /admin/guests` | loaded guests: current version, and live sessions per version (old versions included) |
@@ -15,7 +15,7 @@
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::http::error::ApiError;
-use crate::{GuestInfo, Host, HostStats, SessionInfo, StopReason};
+use crate::{GuestInfo, Host, HostStats, SessionError, SessionInfo, StopReason};
 
 /// Most sessions one page may hold.
 const MAX_PAGE: usize = 1000;
@@ -119,11 +119,20 @@ async fn list(State(state): State<AdminState>, Query(page): Query<Page>) -> Json
     Json(Sessions { sessions, next })
 }
 
+/// A live session's info, or what the store holds of a hibernated one (`status`
+/// `"hibernated"`); asking does not wake it.
 async fn one(
     State(state): State<AdminState>,
     Path(id): Path<String>,
-) -> Result<Json<SessionInfo>, ApiError> {
-    Ok(Json(state.host.info(&id)?))
+) -> Result<Response, ApiError> {
+    match state.host.info(&id) {
+        Ok(info) => Ok(Json(info).into_response()),
+        Err(SessionError::SessionNotFound) => match state.host.hibernated_info(&id)? {
+            Some(info) => Ok(Json(info).into_response()),
+            None => Err(SessionError::SessionNotFound.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn kill(

@@ -56,6 +56,14 @@ pub struct HttpConfig {
     /// Most requests handled at once; beyond, requests get 503 at once (load shedding).
     /// Default: 4 096.
     pub max_in_flight: usize,
+    /// New sessions per minute from one client IP address, as a token bucket (a burst of
+    /// this many, then this many per minute); beyond it, `429 rate_limited` with
+    /// `Retry-After`. Applies on top of the host's `rate_limit`. `0`: no per-client limit.
+    /// The address is the connection's peer, or `client_ip_header` when set. Default: 0.
+    pub rate_limit_per_ip: u32,
+    /// Header holding the client's address when the server sits behind a proxy it trusts
+    /// (e.g. `x-forwarded-for`: its first entry is used). Default: none (the peer address).
+    pub client_ip_header: Option<String>,
     /// On shutdown, how long in-flight requests may take to finish. Default: 10 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -76,6 +84,8 @@ impl Default for HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             max_in_flight: 4096,
+            rate_limit_per_ip: 0,
+            client_ip_header: None,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -106,6 +116,11 @@ impl HttpConfig {
                     ),
                 );
             }
+        }
+        if let Some(name) = &self.client_ip_header
+            && axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+        {
+            return bad("client_ip_header", "is not a valid header name".into());
         }
         if let Some(token) = &self.admin_token
             && token.len() < 16

@@ -13,19 +13,22 @@
 //! genuine token whose session is gone gets a fresh session under a new ID (or 404, if so
 //! configured), never one under the old ID.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderValue, Request, header};
 use axum::response::Response;
 use cookie::{Cookie, SameSite};
 use futures_util::future::BoxFuture;
 use tower::{Layer, Service};
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, SessionError};
 use crate::http::config::HttpConfig;
 use crate::http::token::{TokenError, TokenKeys};
+use crate::ratelimit::KeyedRateLimiter;
 use crate::{Host, SessionId};
 
 /// State shared by the layer, its services, and every request's [`RequestSession`].
@@ -34,6 +37,10 @@ pub(crate) struct LayerState {
     pub(crate) keys: TokenKeys,
     pub(crate) config: HttpConfig,
     header: axum::http::HeaderName,
+    /// `rate_limit_per_ip`, when on.
+    per_ip: Option<KeyedRateLimiter<IpAddr>>,
+    /// `client_ip_header`, parsed.
+    client_ip_header: Option<axum::http::HeaderName>,
 }
 
 /// Ties requests to sessions; see the module docs.
@@ -85,8 +92,14 @@ impl SessionLayer {
                     reason: e.to_string(),
                 }
             })?;
+        let client_ip_header = config
+            .client_ip_header
+            .as_deref()
+            .and_then(|name| axum::http::HeaderName::from_bytes(name.as_bytes()).ok());
         Ok(Self {
             state: Arc::new(LayerState {
+                per_ip: KeyedRateLimiter::new(config.rate_limit_per_ip),
+                client_ip_header,
                 host,
                 keys,
                 config,
@@ -145,7 +158,8 @@ where
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let token = read_token(request.headers(), &self.state);
-        let session = RequestSession::new(Arc::clone(&self.state), token);
+        let client = client_ip(&request, &self.state);
+        let session = RequestSession::new(Arc::clone(&self.state), token, client);
         request.extensions_mut().insert(session.clone());
         // The usual dance: call the clone that was driven ready, keep a fresh one.
         let clone = self.inner.clone();
@@ -188,6 +202,8 @@ pub(crate) struct RequestSession {
     pub(crate) state: Arc<LayerState>,
     /// The token the request carried, unverified.
     token: Option<String>,
+    /// The client's address, when known (for `rate_limit_per_ip`).
+    client: Option<IpAddr>,
     /// The session this request resolved to, once a handler asked.
     resolved: Arc<parking_lot::Mutex<Option<SessionId>>>,
     cookie: Arc<parking_lot::Mutex<CookieAction>>,
@@ -204,12 +220,25 @@ pub(crate) enum Claim {
 }
 
 impl RequestSession {
-    fn new(state: Arc<LayerState>, token: Option<String>) -> Self {
+    fn new(state: Arc<LayerState>, token: Option<String>, client: Option<IpAddr>) -> Self {
         Self {
             state,
             token,
+            client,
             resolved: Arc::default(),
             cookie: Arc::new(parking_lot::Mutex::new(CookieAction::Keep)),
+        }
+    }
+
+    /// Takes a token from this client's creation bucket (`rate_limit_per_ip`), before a
+    /// session is started for the request. Requests whose address is unknown are not
+    /// limited per client (the host's `rate_limit` still applies).
+    pub(crate) fn admit_new_session(&self) -> Result<(), SessionError> {
+        match (&self.state.per_ip, self.client) {
+            (Some(limiter), Some(ip)) => limiter
+                .try_take(ip)
+                .map_err(|retry_after| SessionError::RateLimited { retry_after }),
+            _ => Ok(()),
         }
     }
 
@@ -262,4 +291,22 @@ impl RequestSession {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
     }
+}
+
+/// The client's address: the first entry of `client_ip_header` when configured (a trusted
+/// proxy sets it), else the connection's peer (`ConnectInfo`, which the sessionhost server
+/// and `into_make_service_with_connect_info` provide).
+fn client_ip<B>(request: &Request<B>, state: &LayerState) -> Option<IpAddr> {
+    if let Some(name) = &state.client_ip_header {
+        return request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
 }

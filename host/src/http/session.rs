@@ -76,6 +76,7 @@ async fn resolve(request: RequestSession, may_start: bool) -> Result<Session, Ap
         }
         Claim::Valid(_) | Claim::None => {}
     }
+    request.admit_new_session()?;
     let id = host.start(StartOptions::default()).await?;
     request.issue_cookie(&id);
     request.set_resolved(id.clone());
@@ -107,6 +108,7 @@ impl Session {
         request: RequestSession,
         options: StartOptions,
     ) -> Result<Self, ApiError> {
+        request.admit_new_session()?;
         let id = request.state.host.start(options).await?;
         request.issue_cookie(&id);
         request.set_resolved(id.clone());
