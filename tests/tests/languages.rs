@@ -9,7 +9,9 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use sessionhost::{Host, SessionError, SessionEvent, SessionEvents, StartOptions, StopReason};
+use sessionhost::{
+    GuestLayout, Host, SessionError, SessionEvent, SessionEvents, StartOptions, StopReason,
+};
 use sessionhost_tests::protocol::{counter_protocol, lang_guest};
 use sessionhost_tests::support::{self, call, terminated};
 
@@ -22,23 +24,20 @@ async fn rust() {
 /// A host with the JavaScript guests `names` loaded beside the Rust ones.
 ///
 /// A componentize-js component carries the whole SpiderMonkey engine (~11.5 MiB, ~9 MiB of
-/// initial linear memory, a 7 695-entry function table), so its sessions need a pool slot
-/// far larger than the dense default. Compiling it takes minutes in a debug build:
-/// compiled code is cached under `target/guests/lang/compiled` for the next run.
+/// initial linear memory, a 7 695-entry function table), so the host's `auto` layout puts
+/// it in the large layout, beside the dense Rust guests. Compiling it takes minutes in a
+/// debug build: compiled code is cached under `target/guests/lang/compiled` for the next run.
 async fn js_host(names: &[&str]) -> Host {
     let cache = lang_guest("counter-js").with_file_name("compiled");
-    let host = support::host_with(
-        support::config()
-            .memory_per_session(64 * 1024 * 1024)
-            .compile_cache_dir(cache),
-    )
-    .await;
+    let host = support::host_with(support::config().compile_cache_dir(cache)).await;
     for name in names {
         let started = Instant::now();
-        host.load_guest_file(name, lang_guest(name))
+        let info = host
+            .load_guest_file(name, lang_guest(name))
             .await
             .unwrap_or_else(|e| panic!("loading {name}: {e}"));
         eprintln!("{name} loaded in {:?}", started.elapsed());
+        assert_eq!(info.layout, GuestLayout::Large, "{name}: {info:?}");
     }
     host
 }
