@@ -15,6 +15,7 @@
 //! - `measure.rs` — calls and casts, one loop for the host and the native baseline.
 //! - `hibernate.rs` — hibernated sessions: footprint and wake latency (child process).
 //! - `http.rs` — calls through the HTTP server on loopback, and the plain axum baseline.
+//! - `languages.rs` — the same counter in each guest language: size, start, call, memory.
 //! - `chart.rs` — the SVG chart of memory and creation rate against the session count.
 //! - `bin/report/` — `make bench`: runs it all and prints the table.
 
@@ -26,6 +27,7 @@ pub mod create;
 pub mod figures;
 pub mod hibernate;
 pub mod http;
+pub mod languages;
 pub mod measure;
 pub mod native;
 pub mod plan;

@@ -60,3 +60,6 @@ $(LANG_DIR)/probe-js.wasm: $(JS_TOOLCHAIN)/bin/sessionhost-js.js $(wildcard test
 ## test-js: the SDK's and the counter's unit tests under Node.js, against a fake host.
 test-js: $(JS_STAMP)
 	cd $(JS_SDK) && $(JS_NODE) --test --import ./test/register.js test/*.test.js
+
+# `make test` runs them too.
+test: test-js

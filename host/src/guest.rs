@@ -189,8 +189,8 @@ pub(crate) async fn compile(
         })?;
 
     let ty = component.component_type();
-    let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_string()).collect();
-    let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_string()).collect();
+    let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
     check::check_names(
         imports.iter().map(String::as_str),
         exports.iter().map(String::as_str),
@@ -230,7 +230,7 @@ pub(crate) async fn compile(
     // One real instantiation, without running any guest export, to catch what only
     // instantiation can see (too many tables or instances for the pool, for example).
     let mut store = Store::new(
-        &engine,
+        engine,
         SessionCtx::new(
             host,
             SessionId::generate(),

@@ -4,8 +4,12 @@
 //! counters by `make guests` (their toolchains come from PyPI, npm and Debian, installed by
 //! `make setup`), into `target/guests/lang/`. Each test here loads one language's counter
 //! beside the Rust `counter` and runs [`counter_protocol`] against it: calls, casts, events,
-//! errors, a snapshot round trip through the Rust counter, terminate.
+//! errors, a snapshot round trip through the Rust counter, terminate. An SDK with more to
+//! check has more tests here (`zig_host_imports`: every host import through the Zig SDK and
+//! the C SDK beneath it; `js_host_imports`: the same through the JavaScript SDK).
 
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -14,6 +18,17 @@ use sessionhost::{
 };
 use sessionhost_tests::protocol::{counter_protocol, lang_guest};
 use sessionhost_tests::support::{self, call, terminated};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+/// A test host with the other language's guest `name` (built by `make guests`) loaded
+/// beside the Rust guests.
+async fn host_with_lang(name: &str) -> Host {
+    let host = support::host().await;
+    host.load_guest_file(name, lang_guest(name))
+        .await
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"));
+    host
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust() {
@@ -21,15 +36,201 @@ async fn rust() {
     counter_protocol(&host, "counter-lean").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c() {
+    let host = host_with_lang("counter-c").await;
+    counter_protocol(&host, "counter-c").await;
+    malformed_messages_are_refused(&host, "counter-c").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zig() {
+    let host = host_with_lang("counter-zig").await;
+    counter_protocol(&host, "counter-zig").await;
+    malformed_messages_are_refused(&host, "counter-zig").await;
+}
+
+/// The C and Zig counters read messages with the C SDK's JSON scanner (sh_json.c): anything
+/// but one well-formed object with the right member types is refused, and changes nothing.
+async fn malformed_messages_are_refused(host: &Host, guest: &str) {
+    let id = host.start(StartOptions::guest(guest)).await.expect("start");
+    for bad in [
+        "",
+        "nope",
+        r#"{"op":"incr""#,
+        r#"{"op":"incr",}"#,
+        r#"{"op":"incr","by":1.5}"#,
+        r#"{"op":"incr","by":"2"}"#,
+        r#"{"op":"incr","by":99999999999999999999}"#,
+        r#"{"op":"incr"} trailing"#,
+        r#"["op","incr"]"#,
+        r#"{"op":get}"#,
+    ] {
+        let e = host
+            .call(&id, bad.as_bytes(), None)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(e, SessionError::GuestError(ref m) if m.starts_with("invalid call message")),
+            "{guest}: {bad:?}: {e:?}"
+        );
+        host.cast(&id, bad.as_bytes())
+            .await
+            .expect("a cast is queued");
+    }
+    // Whitespace, unknown members, nesting and escapes elsewhere in the object are fine.
+    let reply = host
+        .call(
+            &id,
+            br#" { "x" : [1, {"y": "a\"b"}], "by" : -2 , "op" : "incr" } "#,
+            None,
+        )
+        .await
+        .expect("a valid call");
+    assert_eq!(reply, br#"{"value":-2}"#, "{guest}");
+    let reply = host
+        .call(&id, br#"{"op":"incr","by":null}"#, None)
+        .await
+        .expect("null is absent");
+    assert_eq!(
+        reply, br#"{"value":-1}"#,
+        "{guest}: the casts changed nothing"
+    );
+}
+
+/// Every host import through the Zig SDK and the C SDK beneath it (`imports-zig`, built from
+/// guest-sdk/zig/tests/imports.zig): session ID, clock, timers set, fired and cancelled, stop
+/// with the terminate callback, and a panic reported as a trap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zig_host_imports() {
+    let host = host_with_lang("imports-zig").await;
+    let text = async |id: &str, request: &str| {
+        let reply = host.call(id, request.as_bytes(), None).await;
+        String::from_utf8(reply.unwrap_or_else(|e| panic!("{request}: {e}"))).expect("utf-8")
+    };
+    let id = host
+        .start(StartOptions::guest("imports-zig"))
+        .await
+        .expect("start");
+    let mut events = host.subscribe(&id).expect("subscribe");
+
+    assert_eq!(text(&id, "id").await, id.to_string());
+    let now: u64 = text(&id, "now").await.parse().expect("a number");
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    assert!(u128::from(now).abs_diff(wall) < 60_000, "{now} vs {wall}");
+
+    let pending: u64 = text(&id, "later:60000").await.parse().expect("a timer id");
+    text(&id, "later:10").await;
+    match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+        Ok(Ok(SessionEvent::Published(event))) => assert_eq!(&event[..], b"fired"),
+        other => panic!("expected the timer's event, got {other:?}"),
+    }
+    assert_eq!(text(&id, &format!("cancel:{pending}")).await, "true");
+    assert_eq!(text(&id, &format!("cancel:{pending}")).await, "false");
+
+    assert_eq!(text(&id, "stop").await, "stopping");
+    match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+        Ok(Ok(SessionEvent::Published(event))) => assert_eq!(&event[..], b"bye:requested:done"),
+        other => panic!("expected terminate's event, got {other:?}"),
+    }
+    assert_eq!(
+        terminated(&mut events).await,
+        StopReason::Requested("done".into())
+    );
+
+    let id = host
+        .start(StartOptions::guest("imports-zig"))
+        .await
+        .expect("start");
+    let e = host
+        .call(&id, b"panic", None)
+        .await
+        .expect_err("a panic traps");
+    assert_eq!(e.kind(), "guest_trap", "{e:?}");
+    let e = host
+        .call(&id, b"nonsense", None)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(e, SessionError::GuestError(ref m) if m == "unknown request"),
+        "{e:?}"
+    );
+}
+
+/// The Python counter (`make guest-python`): the protocol, then its log lines (`ctx.warn`
+/// from the SDK and the guest, Python `logging` from its `terminate`) in the host log,
+/// tagged with the session.
+///
+/// The component embeds CPython (~20 MB, a 13.6 MiB linear memory that grows, a 5 678-entry
+/// table), so the host loads it with the large layout. The test runs on one thread so that a
+/// thread-local subscriber sees the guest's lines, and the compiled code is cached under
+/// `target/`: compiling it takes a debug test build about a minute of CPU.
+#[tokio::test(flavor = "current_thread")]
+async fn python() {
+    let lines = Captured::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
+    let config = support::config().compile_cache_dir(compile_cache());
+    let host = support::host_with(config).await;
+    let info = host
+        .load_guest_file("counter-python", lang_guest("counter-python"))
+        .await
+        .unwrap();
+    assert_eq!(
+        info.layout,
+        GuestLayout::Large,
+        "auto: CPython does not fit a dense slot"
+    );
+    counter_protocol(&host, "counter-python").await;
+
+    let start = format!(r#"{{"start":{}}}"#, i64::MAX);
+    let id = host
+        .start(StartOptions::guest("counter-python").args(start))
+        .await
+        .unwrap();
+    host.cast(&id, br#"{"op":"incr"}"#).await.unwrap();
+    host.cast(&id, b"not json").await.unwrap();
+    // A call is handled after the casts queued before it.
+    host.call(&id, br#"{"op":"get"}"#, None).await.unwrap();
+    host.terminate(&id).await.unwrap();
+
+    let lines = lines.0.lock().unwrap().clone();
+    let of_session: Vec<_> = lines
+        .iter()
+        .filter(|(_, fields)| fields.contains(&format!("session_id={id}")))
+        .collect();
+    let logged = |level: tracing::Level, text: &str| {
+        of_session
+            .iter()
+            .any(|(l, fields)| *l == level && fields.contains(text))
+    };
+    assert!(
+        logged(tracing::Level::WARN, "overflow adding 1"),
+        "the guest's ctx.warn: {of_session:#?}"
+    );
+    assert!(
+        logged(tracing::Level::WARN, "dropped an invalid cast message: "),
+        "the SDK's warning: {of_session:#?}"
+    );
+    let last = format!("counter: ended at {} (normal)", i64::MAX);
+    assert!(
+        logged(tracing::Level::INFO, &last),
+        "Python logging from terminate: {of_session:#?}"
+    );
+}
+
 /// A host with the JavaScript guests `names` loaded beside the Rust ones.
 ///
 /// A componentize-js component carries the whole SpiderMonkey engine (~11.5 MiB, ~9 MiB of
 /// initial linear memory, a 7 695-entry function table), so the host's `auto` layout puts
 /// it in the large layout, beside the dense Rust guests. Compiling it takes minutes in a
-/// debug build: compiled code is cached under `target/guests/lang/compiled` for the next run.
+/// debug build: compiled code is cached (`compile_cache`) for the next run.
 async fn js_host(names: &[&str]) -> Host {
-    let cache = lang_guest("counter-js").with_file_name("compiled");
-    let host = support::host_with(support::config().compile_cache_dir(cache)).await;
+    let config = support::config().compile_cache_dir(compile_cache());
+    let host = support::host_with(config).await;
     for name in names {
         let started = Instant::now();
         let info = host
@@ -50,9 +251,14 @@ async fn js() {
 
 /// The SDK's `ctx` through the real host: session ID, clock, timers (fired, cancelled),
 /// publish, stop and the reason `terminate` sees; thrown strings, errors and bugs as guest
-/// errors that leave the session running; async methods; no snapshot without `snapshot`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// errors that leave the session running; async methods; no snapshot without `snapshot`;
+/// `ctx.info` and `console.log` lines in the host log, tagged with the session. One thread,
+/// so that the thread-local subscriber sees the guest's lines.
+#[tokio::test(flavor = "current_thread")]
 async fn js_host_imports() {
+    let lines = Captured::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
     let host = js_host(&["probe-js"]).await;
     let id = host.start(StartOptions::guest("probe-js")).await.unwrap();
     let mut events = host.subscribe(&id).unwrap();
@@ -113,6 +319,29 @@ async fn js_host_imports() {
         .await
         .unwrap();
     assert_eq!(host.snapshot(&id).await.unwrap(), None);
+    {
+        let lines = lines.0.lock().unwrap();
+        let of_session: Vec<_> = lines
+            .iter()
+            .filter(|(_, fields)| fields.contains(&format!("session_id={id}")))
+            .collect();
+        let hello = |stream: bool| {
+            of_session.iter().any(|(level, fields)| {
+                *level == tracing::Level::INFO
+                    && fields.contains("hello from js")
+                    && fields.contains("stream=") == stream
+            })
+        };
+        assert!(hello(false), "ctx.info: {of_session:#?}");
+        assert!(hello(true), "console.log: {of_session:#?}");
+        assert!(
+            of_session
+                .iter()
+                .any(|(level, fields)| *level == tracing::Level::ERROR
+                    && fields.contains("TypeError")),
+            "the SDK logs a bug with its stack: {of_session:#?}"
+        );
+    }
 
     call(&host, &id, json!({"op":"stop","reason":"done"}))
         .await
@@ -136,5 +365,32 @@ async fn published(events: &mut SessionEvents) -> Value {
     match event {
         SessionEvent::Published(bytes) => serde_json::from_slice(&bytes).expect("JSON"),
         other => panic!("expected a published event, got {other:?}"),
+    }
+}
+
+/// Where compiled non-Rust guests are cached between test runs.
+fn compile_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests/lang/compiled")
+}
+
+/// Captures `sessionhost::guest` log lines: their level and their fields as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "sessionhost::guest" {
+            return;
+        }
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={:?} ", field.name(), value));
+            }
+        }
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        let level = *event.metadata().level();
+        self.0.lock().expect("not poisoned").push((level, fields.0));
     }
 }

@@ -7,12 +7,14 @@
 //! a fresh child process (this binary re-run with `--child`, see `creation.rs`), with the
 //! bare-wasmtime baseline at the same counts; calls, casts and lookups are measured in this
 //! process (`calls.rs`), and so are HTTP calls through the server on loopback (`web.rs`);
-//! hibernated sessions get child processes of their own (`sleep.rs`). `--quick` uses 1 k / 10 k / 50 k sessions and shorter runs (about a
+//! hibernated sessions get child processes of their own (`sleep.rs`), and so does each guest
+//! language's counter (`langs.rs`). `--quick` uses 1 k / 10 k / 50 k sessions and shorter runs (about a
 //! minute in all); the full run takes about ten minutes on two cores. Progress goes to stderr,
 //! the table to stdout.
 
 mod calls;
 mod creation;
+mod langs;
 mod sleep;
 mod table;
 mod web;
@@ -55,7 +57,12 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     if args.first().map(String::as_str) == Some("--child") {
-        let line = if args.get(1).map(String::as_str) == Some("hibernate") {
+        let line = if args.get(1).map(String::as_str) == Some("language") {
+            let guest = args.get(2).context("guest")?;
+            let n: usize = args.get(3).context("session count")?.parse()?;
+            let cost = runtime.block_on(sessionhost_bench::languages::language_cost(guest, n))?;
+            serde_json::to_string(&cost)?
+        } else if args.get(1).map(String::as_str) == Some("hibernate") {
             let guest = args.get(2).context("guest")?;
             let n: usize = args.get(3).context("session count")?.parse()?;
             let run =
@@ -111,6 +118,7 @@ async fn report(quick: bool) -> anyhow::Result<()> {
     calls::measure(&mut figures, budget, &progress).await?;
     web::measure(&mut figures, budget.run_for, &progress).await?;
     sleep::measure(&mut figures, quick, &progress)?;
+    let (languages, language_failures) = langs::measure(quick, &progress);
 
     // Headline keys: creation and its floor at the reference count (100 k in a full run).
     let reference = label(reference_count(counts));
@@ -138,6 +146,8 @@ async fn report(quick: bool) -> anyhow::Result<()> {
     calls::rows(&mut table, &figures);
     web::rows(&mut table, &figures);
     sleep::rows(&mut table, &figures, quick);
+    table.notes.extend(langs::lines(&languages, quick));
+    table.notes.extend(language_failures);
     table.notes.push(String::new());
     for (subject, n, why) in figures.skips() {
         table
@@ -167,10 +177,9 @@ async fn report(quick: bool) -> anyhow::Result<()> {
     }
 
     let path = target.join("bench-report.json");
-    std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&figures.to_json())? + "\n",
-    )?;
+    let mut json = figures.to_json();
+    json.insert("languages".into(), serde_json::to_value(&languages)?);
+    std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")?;
     progress.say(format!("wrote {}", path.display()));
     Ok(())
 }
