@@ -102,3 +102,61 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
+
+/// `sessionhost::guest` log lines of this test process, as (level, fields as text): what
+/// guests write through `log`, stdout and stderr, tagged with their session ID.
+#[derive(Debug, Default)]
+pub struct GuestLogs(std::sync::Mutex<Vec<(tracing::Level, String)>>);
+
+impl GuestLogs {
+    /// The lines tagged with session `id`.
+    pub fn of_session(&self, id: &str) -> Vec<(tracing::Level, String)> {
+        let tag = format!("session_id={id}");
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(_, fields)| fields.contains(&tag))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The guest log lines of this process, captured by a global subscriber installed on first
+/// use: lines logged on any thread are seen (a guest message that runs long moves off its
+/// worker thread, where a thread-local subscriber would miss it). Tests filter by session.
+///
+/// # Panics
+/// When another global subscriber was installed first in this test binary.
+pub fn guest_logs() -> &'static GuestLogs {
+    static LOGS: std::sync::OnceLock<&'static GuestLogs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs: &'static GuestLogs = Box::leak(Box::default());
+        let layer = CaptureLayer(logs);
+        use tracing_subscriber::layer::SubscriberExt as _;
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("no other global subscriber in this test binary");
+        logs
+    })
+}
+
+struct CaptureLayer(&'static GuestLogs);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CaptureLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "sessionhost::guest" {
+            return;
+        }
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                use std::fmt::Write as _;
+                let _ = write!(self.0, "{}={:?} ", field.name(), value);
+            }
+        }
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        let level = *event.metadata().level();
+        (self.0).0.lock().expect("not poisoned").push((level, fields.0));
+    }
+}

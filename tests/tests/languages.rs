@@ -9,7 +9,6 @@
 //! the C SDK beneath it; `js_host_imports`: the same through the JavaScript SDK).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -18,7 +17,6 @@ use sessionhost::{
 };
 use sessionhost_tests::protocol::{counter_protocol, lang_guest};
 use sessionhost_tests::support::{self, call, terminated};
-use tracing_subscriber::layer::SubscriberExt as _;
 
 /// A test host with the other language's guest `name` (built by `make guests`) loaded
 /// beside the Rust guests.
@@ -165,14 +163,11 @@ async fn zig_host_imports() {
 /// tagged with the session.
 ///
 /// The component embeds CPython (~20 MB, a 13.6 MiB linear memory that grows, a 5 678-entry
-/// table), so the host loads it with the large layout. The test runs on one thread so that a
-/// thread-local subscriber sees the guest's lines, and the compiled code is cached under
+/// table), so the host loads it with the large layout. The compiled code is cached under
 /// `target/`: compiling it takes a debug test build about a minute of CPU.
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python() {
-    let lines = Captured::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
+    let logs = support::guest_logs();
     let config = support::config().compile_cache_dir(compile_cache());
     let host = support::host_with(config).await;
     let info = host
@@ -197,11 +192,7 @@ async fn python() {
     host.call(&id, br#"{"op":"get"}"#, None).await.unwrap();
     host.terminate(&id).await.unwrap();
 
-    let lines = lines.0.lock().unwrap().clone();
-    let of_session: Vec<_> = lines
-        .iter()
-        .filter(|(_, fields)| fields.contains(&format!("session_id={id}")))
-        .collect();
+    let of_session = logs.of_session(&id);
     let logged = |level: tracing::Level, text: &str| {
         of_session
             .iter()
@@ -252,13 +243,10 @@ async fn js() {
 /// The SDK's `ctx` through the real host: session ID, clock, timers (fired, cancelled),
 /// publish, stop and the reason `terminate` sees; thrown strings, errors and bugs as guest
 /// errors that leave the session running; async methods; no snapshot without `snapshot`;
-/// `ctx.info` and `console.log` lines in the host log, tagged with the session. One thread,
-/// so that the thread-local subscriber sees the guest's lines.
-#[tokio::test(flavor = "current_thread")]
+/// `ctx.info` and `console.log` lines in the host log, tagged with the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_host_imports() {
-    let lines = Captured::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
+    let logs = support::guest_logs();
     let host = js_host(&["probe-js"]).await;
     let id = host.start(StartOptions::guest("probe-js")).await.unwrap();
     let mut events = host.subscribe(&id).unwrap();
@@ -320,11 +308,7 @@ async fn js_host_imports() {
         .unwrap();
     assert_eq!(host.snapshot(&id).await.unwrap(), None);
     {
-        let lines = lines.0.lock().unwrap();
-        let of_session: Vec<_> = lines
-            .iter()
-            .filter(|(_, fields)| fields.contains(&format!("session_id={id}")))
-            .collect();
+        let of_session = logs.of_session(&id);
         let hello = |stream: bool| {
             of_session.iter().any(|(level, fields)| {
                 *level == tracing::Level::INFO
@@ -373,24 +357,3 @@ fn compile_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests/lang/compiled")
 }
 
-/// Captures `sessionhost::guest` log lines: their level and their fields as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<(tracing::Level, String)>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() != "sessionhost::guest" {
-            return;
-        }
-        struct Fields(String);
-        impl tracing::field::Visit for Fields {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!("{}={:?} ", field.name(), value));
-            }
-        }
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        let level = *event.metadata().level();
-        self.0.lock().expect("not poisoned").push((level, fields.0));
-    }
-}
