@@ -151,6 +151,25 @@ mod tests {
     }
 
     #[test]
+    fn generated_ids_carry_128_random_bits() {
+        // Each ID decodes to 16 bytes, and over 4 096 IDs every one of the 128 bits is set
+        // about half the time (a stuck or biased bit, or a shorter source, would show).
+        let mut ones = [0u32; 128];
+        for _ in 0..4096 {
+            let raw = URL_SAFE_NO_PAD
+                .decode(SessionId::generate().as_str())
+                .expect("base64");
+            assert_eq!(raw.len(), 16);
+            for (bit, count) in ones.iter_mut().enumerate() {
+                *count += u32::from(raw[bit / 8] >> (bit % 8) & 1);
+            }
+        }
+        for (bit, count) in ones.iter().enumerate() {
+            assert!((1800..=2300).contains(count), "bit {bit} set {count} times");
+        }
+    }
+
+    #[test]
     fn application_ids_are_validated() {
         assert!(SessionId::parse("room-42").is_ok());
         assert!(SessionId::parse("user_7.cart~a").is_ok());

@@ -18,7 +18,9 @@
 //! - server → client: `{"type":"event","data":E}` for each published event (`E` is the
 //!   event's JSON, or `{"type":"event","text":T}` when it is not JSON; binary frames when not
 //!   UTF-8). When the session ends: a close frame, code 1000, with the stop reason as JSON;
-//!   when the subscriber fell behind: code 1008.
+//!   when the subscriber fell behind: code 1008; when a client frame is larger than
+//!   `max_message_bytes` or breaks the protocol: code 1009 with a reason, and only that socket
+//!   ends (the session and its other subscribers carry on).
 //!
 //! [`SUBSCRIBER_BUFFER`]: crate::SUBSCRIBER_BUFFER
 
@@ -92,16 +94,30 @@ pub(crate) async fn websocket(
     let max = session.host().config().max_message_bytes.as_u64() as usize;
     Ok(upgrade
         .max_message_size(max)
-        .on_upgrade(move |socket| serve_socket(socket, session, events))
+        .on_upgrade(move |socket| serve_socket(socket, session, events, max))
         .into_response())
 }
 
-async fn serve_socket(mut socket: WebSocket, session: Session, mut events: SessionEvents) {
+async fn serve_socket(
+    mut socket: WebSocket,
+    session: Session,
+    mut events: SessionEvents,
+    max: usize,
+) {
     loop {
         tokio::select! {
             incoming = socket.recv() => {
                 let outgoing = match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    None | Some(Ok(Message::Close(_))) => return,
+                    Some(Err(error)) => {
+                        // A frame over `max_message_bytes` or a protocol violation: say so
+                        // in a close frame (best effort, the socket may be unusable), end
+                        // this socket only; the session is not touched.
+                        tracing::debug!(%error, "websocket frame rejected");
+                        let reason = format!("frame rejected: malformed or larger than {max} bytes");
+                        let _ = socket.send(close(close_code::SIZE, &reason)).await;
+                        return;
+                    }
                     Some(Ok(Message::Text(text))) => {
                         on_frame(&session, ClientFrame::parse_text(text.as_bytes())).await
                     }
