@@ -134,8 +134,9 @@ async fn a_body_slower_than_the_request_timeout_gets_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_no_internals(&answer);
     assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
-    // The session the request would have started never started.
-    assert_eq!(server.host.stats().sessions, 0);
+    // The session extractor runs before the body is read, so the request may have started
+    // its own session (no token): at most that one, reaped by the idle TTL like any other.
+    assert!(server.host.stats().sessions <= 1);
     responsive(&server).await;
     server.stop().await;
 }
