@@ -39,7 +39,9 @@ fn assert_no_internals(body: &str) {
 /// The server still answers a plain request promptly.
 async fn responsive(server: &TestServer) {
     let started = Instant::now();
-    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    let health = reqwest::get(server.url("/healthz"))
+        .await
+        .expect("the health check answers");
     assert_eq!(health.status(), StatusCode::OK);
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -224,11 +226,17 @@ async fn socket(
             "ws://{}/v1/session/ws",
             server.addr
         ))
-        .unwrap();
-    request
-        .headers_mut()
-        .insert(COOKIE, format!("sessionhost={token}").parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.unwrap().0
+        .expect("a WebSocket request");
+    request.headers_mut().insert(
+        COOKIE,
+        format!("sessionhost={token}")
+            .parse()
+            .expect("a WebSocket request"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("a WebSocket request")
+        .0
 }
 
 /// The next text frame, parsed (10 s at most).

@@ -45,11 +45,14 @@ fn offence(round: usize) -> Value {
 }
 
 async fn offend(host: &Host, round: usize) {
-    let id = host.start(StartOptions::guest("hostile")).await.unwrap();
-    let events = host.subscribe(&id).unwrap();
+    let id = host
+        .start(StartOptions::guest("hostile"))
+        .await
+        .expect("the offender starts");
+    let events = host.subscribe(&id).expect("a subscriber attaches");
     let _ = support::call(host, &id, offence(round)).await;
     if host.is_started(&id) {
-        host.terminate(&id).await.unwrap();
+        host.terminate(&id).await.expect("the offender ends");
     }
     drop(events);
     eventually("the offender is gone, with its slot and subscriber", || {
