@@ -14,7 +14,7 @@ LANGS        :=
 include $(sort $(wildcard guest-sdk/*/lang.mk))
 
 .PHONY: setup setup-rust guests rust-guests lang-guests build run quickstart test bench \
-	bench-quick lint fmt clean
+	bench-quick lint fmt clean setup-fuzz fuzz fuzz-smoke
 
 ## setup: install every toolchain guests are built with (idempotent).
 setup: setup-rust $(foreach l,$(LANGS),setup-$(l))
@@ -55,6 +55,36 @@ quickstart: rust-guests
 test: setup lang-guests
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
+	$(MAKE) fuzz-smoke
+
+# Fuzzing (fuzz/, its own workspace; see docs/isolation.md). cargo-fuzz works on the stable
+# toolchain with `-s none`: the default sanitizer (`-Zsanitizer=address`) is the only nightly
+# flag it passes; the coverage instrumentation (`-Cpasses=sancov-module`, `-Cllvm-args=
+# -sanitizer-coverage-*`) and `--cfg fuzzing` are stable, so no RUSTC_BOOTSTRAP is needed
+# (checked with rustc 1.95). Without AddressSanitizer libFuzzer still catches panics, aborts,
+# timeouts and memory blow-ups; the fuzzed crates forbid `unsafe`. The targets depend only on
+# sessionhost-wire and the guest SDK, never wasmtime, so a clean build takes a few minutes.
+# Runs need no network: seeds/ is committed, the growing corpus/ and crash artifacts/ are not.
+FUZZ_TARGETS       := token ws_frame guest_codec
+# Seconds per target: `make fuzz` (FUZZ_SECONDS=3600 make fuzz for an hour each).
+FUZZ_SECONDS       ?= 300
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_TARGET_DIR    ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/fuzz
+FUZZ_RUN = cd fuzz && for t in $(FUZZ_TARGETS); do mkdir -p corpus/$$t && \
+	$(CARGO) fuzz run --release -s none --target-dir $(FUZZ_TARGET_DIR) $$t corpus/$$t seeds/$$t \
+	-- -max_total_time=$(1) -timeout=10 -print_final_stats=1 || exit 1; done
+
+## setup-fuzz: cargo-fuzz (installed from crates.io if missing).
+setup-fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+## fuzz-smoke: every fuzz target for $(FUZZ_SMOKE_SECONDS) s (part of `make test`).
+fuzz-smoke: setup-fuzz
+	$(call FUZZ_RUN,$(FUZZ_SMOKE_SECONDS))
+
+## fuzz: every fuzz target for $(FUZZ_SECONDS) s; crashes are kept in fuzz/artifacts/<target>/.
+fuzz: setup-fuzz
+	$(call FUZZ_RUN,$(FUZZ_SECONDS))
 
 ## bench: the full benchmark report (about 10 minutes).
 bench: setup lang-guests

@@ -120,13 +120,33 @@ impl Codec for Bincode {
         if bytes.is_empty() {
             return decode_empty();
         }
-        let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-            .map_err(|e| e.to_string())?;
+        // bincode allocates a string or byte buffer of the length the message claims before
+        // reading it: without a limit, 10 bytes claiming 2^60 bytes panic (found by
+        // `fuzz/fuzz_targets/guest_codec.rs`), and a few bytes claiming megabytes exhaust a
+        // small guest's memory (a trap). The limit is the smallest of a few sizes that is at
+        // least 16 times the input, so a message can make the guest allocate no more than
+        // that: through serde, everything bincode claims is a string or byte length, which a
+        // valid message holds in full.
+        let (value, read) = match bytes.len() {
+            0..=0x1000 => decode_limited::<T, 0x1_0000>(bytes),
+            0x1001..=0x1_0000 => decode_limited::<T, 0x10_0000>(bytes),
+            0x1_0001..=0x10_0000 => decode_limited::<T, 0x100_0000>(bytes),
+            _ => decode_limited::<T, 0x1000_0000>(bytes),
+        }?;
         if read != bytes.len() {
             return Err(format!("{} trailing bytes", bytes.len() - read));
         }
         Ok(value)
     }
+}
+
+/// bincode decoding that claims at most `LIMIT` bytes (see [`Bincode::decode`]).
+#[cfg(feature = "bincode")]
+fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
+    bytes: &[u8],
+) -> Result<(T, usize), String> {
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    bincode::serde::decode_from_slice(bytes, config).map_err(|e| e.to_string())
 }
 
 mod sealed {
@@ -222,6 +242,27 @@ mod tests {
     fn bincode_round_trip() {
         round_trip::<Bincode>();
         assert_eq!(CodecId::Bincode.encode(&7_u32), Bincode::encode(&7_u32));
+    }
+
+    #[cfg(feature = "bincode")]
+    #[test]
+    fn bincode_lengths_beyond_the_input_are_refused_without_allocating() {
+        // A string claiming ~2^64 bytes: a capacity-overflow panic before the limit (found
+        // by the guest_codec fuzz target, as a map key).
+        let crash = b"\xfd\xff\xff\xff\xfd\xff\xff\xff\xff";
+        let err = Bincode::decode::<String>(crash).expect_err("a length beyond the input");
+        assert!(err.to_lowercase().contains("limit"), "{err}");
+        // A short message claiming a megabyte string is refused by the limit, not allocated.
+        let mut claim = Bincode::encode(&"y".repeat(1 << 20)).unwrap();
+        claim.truncate(16);
+        let err = Bincode::decode::<String>(&claim).expect_err("a claim beyond the limit");
+        assert!(err.to_lowercase().contains("limit"), "{err}");
+        // A large valid message still decodes.
+        let big = "x".repeat(200_000);
+        assert_eq!(
+            Bincode::decode::<String>(&Bincode::encode(&big).unwrap()),
+            Ok(big)
+        );
     }
 
     #[cfg(feature = "bincode")]

@@ -54,6 +54,29 @@ pub(crate) struct SessionCtx {
     wasi: Option<Box<WasiState>>,
     /// Pending timers, created on first `send-after`.
     pub(crate) timers: Option<Box<SessionTimers>>,
+    /// Counts this store's instance in `HostStats::instances` until the store is dropped.
+    _slot: InstanceSlot,
+}
+
+/// Counts one live store (and so one pool slot) in [`HostInner::instances`] from its creation
+/// to its drop. Holds the host weakly, like the rest of the store data.
+pub(crate) struct InstanceSlot(Weak<HostInner>);
+
+impl InstanceSlot {
+    fn new(host: &Arc<HostInner>) -> Self {
+        host.instances
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(Arc::downgrade(host))
+    }
+}
+
+impl Drop for InstanceSlot {
+    fn drop(&mut self) {
+        if let Some(host) = self.0.upgrade() {
+            host.instances
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// Log lines a guest may write per message before further lines are dropped (and counted).
@@ -90,6 +113,7 @@ impl SessionCtx {
             max_timers: config.max_timers_per_session,
             wasi: None,
             timers: None,
+            _slot: InstanceSlot::new(host),
         }
     }
 

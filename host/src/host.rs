@@ -150,6 +150,11 @@ pub(crate) struct HostInner {
     /// Live sessions, counted against `max_sessions`. Taken before a session is
     /// instantiated, released exactly once when it ends (or when its start fails).
     live: AtomicUsize,
+    /// Component instances alive (one per live session, plus load-time test instances): a
+    /// `Store` holds one pool slot until it is dropped. Kept by [`InstanceSlot`].
+    ///
+    /// [`InstanceSlot`]: crate::ctx::InstanceSlot
+    pub(crate) instances: AtomicUsize,
     rate: Option<RateLimiter>,
     shutting_down: AtomicBool,
     max_message_bytes: usize,
@@ -262,6 +267,7 @@ impl Host {
             store,
             expiry_wakes: tokio::sync::Semaphore::new(crate::hibernate::EXPIRY_WAKES),
             live: AtomicUsize::new(0),
+            instances: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             _ticker: ticker,
             config,
@@ -598,6 +604,14 @@ impl Host {
             traps_total: c.traps.get(),
             mailbox_full_total: c.mailbox_full.get(),
             guests: self.inner.guests.list().len(),
+            instances: self.inner.instances.load(Ordering::Relaxed),
+            subscribers: self
+                .inner
+                .registry
+                .sessions()
+                .iter()
+                .map(|s| s.subscriber_count())
+                .sum(),
         }
     }
 

@@ -103,6 +103,13 @@ pub struct HostStats {
     pub mailbox_full_total: u64,
     /// Guests loaded.
     pub guests: usize,
+    /// Component instances alive, each holding one pool slot: `sessions` plus instances the
+    /// host runs briefly (validating a guest at load). Back to `sessions` once every ended
+    /// session's store is dropped.
+    pub instances: usize,
+    /// Subscribers (SSE, WebSocket, [`Host::subscribe`](crate::Host::subscribe)) attached to
+    /// live sessions. Walks the live sessions.
+    pub subscribers: usize,
 }
 
 /// Monotonic milliseconds since the host started, convertible to wall-clock time. Lets

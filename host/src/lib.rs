@@ -91,7 +91,7 @@ pub use error::{ConfigError, GuestLoadError, HostError, SessionError, TrapKind};
 pub use events::{SUBSCRIBER_BUFFER, SessionEvent, SessionEvents};
 pub use guest::{GuestInfo, GuestVersion};
 pub use host::{Host, RestoreFrom, ShutdownReport, StartOptions};
-pub use id::SessionId;
+pub use id::{IdError, SessionId};
 pub use info::{HibernatedInfo, HostStats, SessionInfo, SessionStatus};
 pub use layout::GuestLayout;
 pub use metrics::{

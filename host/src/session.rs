@@ -188,6 +188,10 @@ impl Session {
     }
 
     /// Whether anyone subscribes to this session's events.
+    pub(crate) fn subscriber_count(&self) -> usize {
+        self.events.get().map_or(0, |tx| tx.receiver_count())
+    }
+
     pub(crate) fn has_subscribers(&self) -> bool {
         self.events.get().is_some_and(|tx| tx.receiver_count() > 0)
     }

@@ -157,6 +157,10 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CaptureLayer {
         let mut fields = Fields(String::new());
         event.record(&mut fields);
         let level = *event.metadata().level();
-        (self.0).0.lock().expect("not poisoned").push((level, fields.0));
+        (self.0)
+            .0
+            .lock()
+            .expect("not poisoned")
+            .push((level, fields.0));
     }
 }

@@ -356,4 +356,3 @@ async fn published(events: &mut SessionEvents) -> Value {
 fn compile_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests/lang/compiled")
 }
-

@@ -27,7 +27,7 @@ use tower::{Layer, Service};
 
 use crate::error::{ConfigError, SessionError};
 use crate::http::config::HttpConfig;
-use crate::http::token::{TokenError, TokenKeys};
+use crate::http::token::{TokenError, TokenKeys, request_token};
 use crate::ratelimit::KeyedRateLimiter;
 use crate::{Host, SessionId};
 
@@ -172,19 +172,17 @@ where
     }
 }
 
-/// The token as it came with the request: header first, then cookie.
+/// The token as it came with the request: header first, then cookie (see
+/// [`request_token`]).
 fn read_token(headers: &HeaderMap, state: &LayerState) -> Option<String> {
-    if let Some(value) = headers.get(&state.header) {
-        return Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == state.config.cookie_name)
-        .map(|c| c.value().to_string())
+    request_token(
+        headers.get(&state.header).map(HeaderValue::as_bytes),
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(HeaderValue::as_bytes),
+        &state.config.cookie_name,
+    )
 }
 
 /// What the response must do with the cookie.

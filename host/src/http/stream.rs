@@ -18,7 +18,9 @@
 //! - server → client: `{"type":"event","data":E}` for each published event (`E` is the
 //!   event's JSON, or `{"type":"event","text":T}` when it is not JSON; binary frames when not
 //!   UTF-8). When the session ends: a close frame, code 1000, with the stop reason as JSON;
-//!   when the subscriber fell behind: code 1008.
+//!   when the subscriber fell behind: code 1008; when a client frame is larger than
+//!   `max_message_bytes` or breaks the protocol: code 1009 with a reason, and only that socket
+//!   ends (the session and its other subscribers carry on).
 //!
 //! [`SUBSCRIBER_BUFFER`]: crate::SUBSCRIBER_BUFFER
 
@@ -30,8 +32,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use futures_util::Stream;
-use serde::Deserialize;
 use serde_json::{Value, json};
+use sessionhost_wire::ws::{self, ClientFrame, EventFrame};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::http::error::ApiError;
@@ -92,26 +94,36 @@ pub(crate) async fn websocket(
     let max = session.host().config().max_message_bytes.as_u64() as usize;
     Ok(upgrade
         .max_message_size(max)
-        .on_upgrade(move |socket| serve_socket(socket, session, events))
+        .on_upgrade(move |socket| serve_socket(socket, session, events, max))
         .into_response())
 }
 
-/// A client frame in envelope form.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Envelope {
-    Call { id: Value, data: Value },
-    Cast { data: Value },
-}
-
-async fn serve_socket(mut socket: WebSocket, session: Session, mut events: SessionEvents) {
+async fn serve_socket(
+    mut socket: WebSocket,
+    session: Session,
+    mut events: SessionEvents,
+    max: usize,
+) {
     loop {
         tokio::select! {
             incoming = socket.recv() => {
                 let outgoing = match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                    Some(Ok(Message::Text(text))) => on_frame(&session, text.as_bytes()).await,
-                    Some(Ok(Message::Binary(bytes))) => on_raw(&session, &bytes).await,
+                    None | Some(Ok(Message::Close(_))) => return,
+                    Some(Err(error)) => {
+                        // A frame over `max_message_bytes` or a protocol violation: say so
+                        // in a close frame (best effort, the socket may be unusable), end
+                        // this socket only; the session is not touched.
+                        tracing::debug!(%error, "websocket frame rejected");
+                        let reason = format!("frame rejected: malformed or larger than {max} bytes");
+                        let _ = socket.send(close(close_code::SIZE, &reason)).await;
+                        return;
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        on_frame(&session, ClientFrame::parse_text(text.as_bytes())).await
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        on_frame(&session, ClientFrame::parse_binary(&bytes)).await
+                    }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                 };
                 if let Some(reply) = outgoing
@@ -146,24 +158,19 @@ async fn serve_socket(mut socket: WebSocket, session: Session, mut events: Sessi
     }
 }
 
-/// Handles a text frame: an envelope, or a raw cast.
-async fn on_frame(session: &Session, frame: &[u8]) -> Option<Value> {
-    match serde_json::from_slice::<Envelope>(frame) {
-        Ok(Envelope::Call { id, data }) => {
-            Some(match session.call(data.to_string().as_bytes()).await {
-                Ok(reply) => json!({"type": "reply", "id": id, "data": as_json(&reply)}),
-                Err(e) => error_frame(Some(id), &e),
-            })
-        }
-        Ok(Envelope::Cast { data }) => match session.cast(data.to_string().as_bytes()).await {
-            Ok(()) => None,
-            Err(e) => Some(error_frame(None, &e)),
-        },
-        Err(_) => on_raw(session, frame).await,
+/// Handles a client frame; returns the answer to send, if any.
+async fn on_frame(session: &Session, frame: ClientFrame<'_>) -> Option<Value> {
+    match frame {
+        ClientFrame::Call { id, request } => Some(match session.call(&request).await {
+            Ok(reply) => ws::reply_frame(id, &reply),
+            Err(e) => error_frame(Some(id), &e),
+        }),
+        ClientFrame::Cast { message } => cast(session, &message).await,
+        ClientFrame::Raw(bytes) => cast(session, bytes).await,
     }
 }
 
-async fn on_raw(session: &Session, bytes: &[u8]) -> Option<Value> {
+async fn cast(session: &Session, bytes: &[u8]) -> Option<Value> {
     match session.cast(bytes).await {
         Ok(()) => None,
         Err(e) => Some(error_frame(None, &e)),
@@ -172,13 +179,7 @@ async fn on_raw(session: &Session, bytes: &[u8]) -> Option<Value> {
 
 fn error_frame(id: Option<Value>, error: &ApiError) -> Value {
     let (_, problem) = error.parts();
-    json!({"type": "error", "id": id, "error": problem.error, "message": problem.message})
-}
-
-/// A reply as JSON when it is JSON, else as a string.
-fn as_json(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    ws::error_frame(id, problem.error, &problem.message)
 }
 
 /// What subscribers are told of a restart.
@@ -191,26 +192,16 @@ fn restarted(reason: &StopReason, from_checkpoint: bool, lost_messages: u64) -> 
 }
 
 fn event_frame(bytes: &[u8]) -> Message {
-    match (
-        serde_json::from_slice::<Value>(bytes),
-        std::str::from_utf8(bytes),
-    ) {
-        (Ok(data), _) => Message::Text(json!({"type": "event", "data": data}).to_string().into()),
-        (Err(_), Ok(text)) => {
-            Message::Text(json!({"type": "event", "text": text}).to_string().into())
-        }
-        (Err(_), Err(_)) => Message::Binary(bytes.to_vec().into()),
+    match ws::event_frame(bytes) {
+        EventFrame::Text(text) => Message::Text(text.into()),
+        EventFrame::Binary(bytes) => Message::Binary(bytes.into()),
     }
 }
 
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry.
 fn close(code: u16, reason: &str) -> Message {
-    let mut cut = reason.len().min(123);
-    while !reason.is_char_boundary(cut) {
-        cut -= 1;
-    }
     Message::Close(Some(CloseFrame {
         code,
-        reason: Utf8Bytes::from(&reason[..cut]),
+        reason: Utf8Bytes::from(ws::close_reason(reason)),
     }))
 }

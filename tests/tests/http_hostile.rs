@@ -1,0 +1,432 @@
+//! End-to-end, real socket: clients that misbehave get a clear error and cost the host
+//! nothing lasting — slow headers and bodies, huge streamed bodies, replayed tokens, junk and
+//! oversized WebSocket frames, hundreds of subscribers on one session — and no error body
+//! carries an internal detail.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use reqwest::header::COOKIE;
+use serde_json::{Value, json};
+use sessionhost::StartOptions;
+use sessionhost::http::HttpConfig;
+use sessionhost_tests::server::TestServer;
+use sessionhost_tests::support::{self, eventually};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// What no error body may contain: paths, engine messages, panics, backtraces.
+const INTERNALS: [&str; 8] = [
+    "/work/",
+    "/root/",
+    "/home/",
+    ".rs:",
+    "wasmtime",
+    "backtrace",
+    "panicked",
+    "wasm trap",
+];
+
+fn assert_no_internals(body: &str) {
+    for internal in INTERNALS {
+        assert!(!body.contains(internal), "leaks {internal:?}: {body}");
+    }
+}
+
+/// The server still answers a plain request promptly.
+async fn responsive(server: &TestServer) {
+    let started = Instant::now();
+    let health = reqwest::get(server.url("/healthz"))
+        .await
+        .expect("the health check answers");
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "slow health check"
+    );
+}
+
+/// Reads until the server closes the connection (or 10 s pass); returns what it sent.
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut buffer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buffer));
+    // A reset also counts as closed.
+    let _ = read
+        .await
+        .expect("the server closed the connection within 10 s");
+    String::from_utf8_lossy(&buffer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_sent_byte_by_byte_are_cut_off_at_the_header_timeout() {
+    let http = HttpConfig {
+        header_read_timeout: Duration::from_millis(300),
+        ..HttpConfig::default()
+    };
+    let server = TestServer::start(http).await;
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let writer = async {
+        for byte in request {
+            if slow.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // While the slow client dribbles, others are served.
+    let others = async {
+        for _ in 0..5 {
+            responsive(&server).await;
+        }
+    };
+    tokio::join!(writer, others);
+    let answer = read_to_close(&mut slow).await;
+    let waited = started.elapsed();
+    assert!(
+        !answer.contains("200 OK"),
+        "a request whose headers took {waited:?} was served: {answer}"
+    );
+    assert_no_internals(&answer);
+    assert!(waited < Duration::from_secs(5), "cut off after {waited:?}");
+    responsive(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_slower_than_the_request_timeout_gets_408() {
+    let http = HttpConfig {
+        request_timeout: Duration::from_millis(500),
+        ..HttpConfig::default()
+    };
+    let server = TestServer::start(http).await;
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    slow.write_all(
+        b"POST /v1/session/call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"op\":",
+    )
+    .await
+    .unwrap();
+    // One byte every 200 ms: the whole body would take 20 s.
+    let mut answer = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if slow.write_all(b" ").await.is_err() {
+            break;
+        }
+        let mut buffer = [0u8; 4096];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buffer)).await
+        {
+            answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            if n == 0 || answer.contains("\r\n\r\n") {
+                break;
+            }
+        }
+    }
+    if !answer.contains("\r\n\r\n") {
+        answer.push_str(&read_to_close(&mut slow).await);
+    }
+    let waited = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_no_internals(&answer);
+    assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
+    // The session extractor runs before the body is read, so the request may have started
+    // its own session (no token): at most that one, reaped by the idle TTL like any other.
+    assert!(server.host.stats().sessions <= 1);
+    responsive(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_streamed_body_gets_413_and_starts_nothing() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    // Chunked, no Content-Length: the limit applies as the body streams in.
+    let chunks =
+        futures_util::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b' '; 64 * 1024])));
+    let response = server
+        .client()
+        .post(server.url("/v1/session/call"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    // The server may answer 413 before reading everything, or close the connection.
+    if let Ok(response) = response {
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = response.text().await.unwrap();
+        assert_no_internals(&body);
+    }
+    responsive(&server).await;
+    // A body at the limit's edge still works.
+    let ok = server
+        .post(
+            &server.client(),
+            "/v1/session/call",
+            None,
+            r#"{"op":"get"}"#,
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_rotation_the_old_token_is_dead_and_the_new_one_keeps_the_actor() {
+    let server = TestServer::start(HttpConfig::default()).await;
+    let client = reqwest::Client::new();
+    let id = server
+        .host
+        .start(StartOptions::guest("counter"))
+        .await
+        .unwrap();
+    let old = server.keys.sign(&id);
+    let reply = server
+        .post(
+            &client,
+            "/v1/session/call",
+            Some(&old),
+            r#"{"op":"incr","by":5}"#,
+        )
+        .await;
+    assert_eq!(reply.status(), StatusCode::OK);
+    let new_id = server.host.rotate_id(&id).await.unwrap();
+    assert_ne!(new_id, id);
+    assert!(!server.host.is_started(&id), "the old ID is dead");
+    // The new token reaches the same actor, state intact.
+    let new = server.keys.sign(&new_id);
+    let reply = server
+        .post(&client, "/v1/session/call", Some(&new), r#"{"op":"get"}"#)
+        .await;
+    assert_eq!(reply.json::<Value>().await.unwrap(), json!({"value": 5}));
+    // The replayed old token gets a fresh session (new ID, new state), never the old one.
+    let replay = server
+        .post(&client, "/v1/session/call", Some(&old), r#"{"op":"get"}"#)
+        .await;
+    assert_eq!(replay.status(), StatusCode::OK);
+    let cookie = replay.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(!cookie.contains(id.as_str()), "{cookie}");
+    assert!(!cookie.contains(new_id.as_str()), "{cookie}");
+    assert_eq!(replay.json::<Value>().await.unwrap(), json!({"value": 0}));
+    assert!(!server.host.is_started(&id));
+    server.stop().await;
+}
+
+/// A WebSocket on the session of `token`.
+async fn socket(
+    server: &TestServer,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/v1/session/ws",
+            server.addr
+        ))
+        .expect("a WebSocket request");
+    request.headers_mut().insert(
+        COOKIE,
+        format!("sessionhost={token}")
+            .parse()
+            .expect("a WebSocket request"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("a WebSocket request")
+        .0
+}
+
+/// The next text frame, parsed (10 s at most).
+async fn next_json<S>(socket: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).expect("JSON frames");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_and_oversized_websocket_frames_end_only_that_socket() {
+    let server = TestServer::start_with(
+        support::config()
+            .default_guest("counter")
+            .max_message_bytes(4096),
+        HttpConfig::default(),
+    )
+    .await;
+    let id = server
+        .host
+        .start(StartOptions::guest("counter"))
+        .await
+        .unwrap();
+    let token = server.keys.sign(&id);
+    let mut ws = socket(&server, &token).await;
+    // Binary junk and text that is not JSON are cast as they are; the guest drops what it
+    // cannot parse; nothing breaks.
+    ws.send(Message::Binary(vec![0xff, 0x00, 0xfe, 0x13].into()))
+        .await
+        .unwrap();
+    ws.send(Message::Text("{not json".into())).await.unwrap();
+    ws.send(Message::Text(r#"{"type":"call","id":"x""#.into()))
+        .await
+        .unwrap();
+    // A call the guest cannot parse gets an error frame with its ID, and no internals.
+    ws.send(Message::Text(
+        json!({"type":"call","id":1,"data":"garbage"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let error = next_json(&mut ws).await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["id"], 1);
+    assert_eq!(error["error"], "guest_error");
+    assert_no_internals(&error.to_string());
+    // The session still works on this socket.
+    ws.send(Message::Text(
+        json!({"type":"call","id":2,"data":{"op":"incr"}})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let mut reply = next_json(&mut ws).await;
+    while reply["type"] == "event" {
+        reply = next_json(&mut ws).await;
+    }
+    assert_eq!(reply, json!({"type":"reply","id":2,"data":{"value":1}}));
+
+    // A second subscriber on the same session, to see it is not disturbed.
+    let mut other = socket(&server, &token).await;
+    // A frame over max_message_bytes: this socket is closed with 1009 and a reason.
+    ws.send(Message::Text("x".repeat(10_000).into()))
+        .await
+        .unwrap();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server answers within 10 s")
+        {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            None | Some(Err(_)) => break None,
+        }
+    };
+    let close = close.expect("a close frame with a reason");
+    assert_eq!(close.code, CloseCode::Size);
+    assert!(close.reason.contains("4096"), "{}", close.reason);
+    // The session and the other subscriber carry on.
+    other
+        .send(Message::Text(
+            json!({"type":"call","id":3,"data":{"op":"incr"}})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let mut reply = next_json(&mut other).await;
+    while reply["type"] == "event" {
+        reply = next_json(&mut other).await;
+    }
+    assert_eq!(reply, json!({"type":"reply","id":3,"data":{"value":2}}));
+    assert!(server.host.is_started(&id));
+    drop(other);
+    drop(ws);
+    eventually("no subscriber left", || {
+        server.host.stats().subscribers == 0
+    })
+    .await;
+    responsive(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_subscribers_all_get_events_and_leave_nothing_behind() {
+    const SSE: usize = 250;
+    const WS: usize = 250;
+    let server = TestServer::start_with(
+        support::config().default_guest("counter"),
+        HttpConfig {
+            max_connections: 2_000,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    let id = server
+        .host
+        .start(StartOptions::guest("counter"))
+        .await
+        .unwrap();
+    let token = server.keys.sign(&id);
+    let client = reqwest::Client::new();
+    let mut sse = Vec::new();
+    for _ in 0..SSE {
+        let response = client
+            .get(server.url("/v1/session/events"))
+            .header("x-session-id", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        sse.push(response.bytes_stream());
+    }
+    let mut sockets = Vec::new();
+    for _ in 0..WS {
+        sockets.push(socket(&server, &token).await);
+    }
+    eventually("every subscriber is attached", || {
+        server.host.stats().subscribers == SSE + WS
+    })
+    .await;
+    let reply = server
+        .post(
+            &client,
+            "/v1/session/call",
+            Some(&token),
+            r#"{"op":"incr","by":3}"#,
+        )
+        .await;
+    assert_eq!(reply.status(), StatusCode::OK);
+    for stream in &mut sse {
+        let mut text = String::new();
+        while !text.contains(r#"{"value":3}"#) {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("an event within 10 s")
+                .expect("the stream is open")
+                .unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    for ws in &mut sockets {
+        assert_eq!(
+            next_json(ws).await,
+            json!({"type":"event","data":{"value":3}})
+        );
+    }
+    drop(sse);
+    drop(sockets);
+    eventually("every subscriber is gone", || {
+        server.host.stats().subscribers == 0
+    })
+    .await;
+    // The session itself is untouched and answers.
+    let reply = server
+        .post(&client, "/v1/session/call", Some(&token), r#"{"op":"get"}"#)
+        .await;
+    assert_eq!(reply.json::<Value>().await.unwrap(), json!({"value": 3}));
+    assert_eq!(server.host.stats().sessions, 1);
+    server.stop().await;
+}
