@@ -15,8 +15,10 @@
 //! - `measure.rs` — calls and casts, one loop for the host and the native baseline.
 //! - `hibernate.rs` — hibernated sessions: footprint and wake latency (child process).
 //! - `http.rs` — calls through the HTTP server on loopback, and the plain axum baseline.
+//! - `soak/` — the load and soak harness (`make soak`, and a short run in `make test`).
 //! - `chart.rs` — the SVG chart of memory and creation rate against the session count.
 //! - `bin/report/` — `make bench`: runs it all and prints the table.
+//! - `bin/soak.rs` — `make soak`: one soak run, its summary, exit status 1 on failure.
 
 use std::time::Duration;
 
@@ -29,6 +31,7 @@ pub mod http;
 pub mod measure;
 pub mod native;
 pub mod plan;
+pub mod soak;
 
 use sessionhost::{Host, HostConfig, SessionId, StartOptions};
 
@@ -86,7 +89,7 @@ pub fn rss_kib() -> u64 {
 }
 
 /// Latency samples, in nanoseconds.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Latencies {
     samples: Vec<u32>,
 }
