@@ -183,7 +183,9 @@ impl HostInner {
         let not_found = || crate::id::not_found(id);
         let record = match blocking(|| self.store.get(id)) {
             Ok(Some(record)) => record,
-            Ok(None) => return Err(not_found()),
+            // Another waker may have registered the session and removed its record since
+            // the caller looked in the registry: look there again before giving up.
+            Ok(None) => return self.registry.get(id).ok_or_else(not_found),
             Err(error) => return Err(self.unreadable(id, error)),
         };
         if self

@@ -502,7 +502,11 @@ impl Host {
 
     /// Whether a session has this ID: live, or hibernated (its next message wakes it).
     pub fn is_started(&self, id: &str) -> bool {
-        self.inner.registry.contains(id) || self.inner.is_hibernated(id)
+        // A wake registers the session, then removes its record: between the two lookups
+        // below it may have done both, so the registry is asked again last.
+        self.inner.registry.contains(id)
+            || self.inner.is_hibernated(id)
+            || self.inner.registry.contains(id)
     }
 
     /// Wakes the session if it is hibernated (messages do this by themselves; `subscribe`

@@ -201,3 +201,34 @@ async fn hibernate_on_demand_frees_the_instance_and_keeps_the_state() {
     assert!(!host.hibernate(&id).await.unwrap());
     assert!(host.hibernate("NoSuchSessionAAAAAAAAA").await.is_err());
 }
+
+/// Many messages racing to wake one hibernated session all reach it: a sender that found
+/// neither the live session (not registered yet) nor its record (already removed by the
+/// winning waker) must look again, not answer `session_not_found`. The soak harness found
+/// this race; the HTTP layer's `is_started` check had the same window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wakers_all_reach_the_session() {
+    let host = support::host_with(config().mailbox(256)).await;
+    let id = host.start(StartOptions::default()).await.unwrap();
+    let mut expected = 0;
+    for _ in 0..40 {
+        assert!(host.hibernate(&id).await.unwrap());
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (host, id) = (host.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                let started = host.is_started(&id);
+                let cast = support::cast(&host, &id, json!({"op":"incr"})).await;
+                (started, cast)
+            }));
+        }
+        for task in tasks {
+            let (started, cast) = task.await.unwrap();
+            assert!(started, "is_started said no during a wake");
+            cast.unwrap();
+            expected += 1;
+        }
+        let reply = call(&host, &id, json!({"op":"get"})).await.unwrap();
+        assert_eq!(reply, json!({"value": expected}));
+    }
+}
