@@ -104,7 +104,7 @@ pub(crate) fn hibernate_locked(
         }
     };
     let id = session.id();
-    if !session.mark_retired() {
+    if !session.mark_retired(true) {
         // A message arrived meanwhile: stay live, forget the record.
         let _ = blocking(|| host.store.remove(&id));
         return Some(now.saturating_add(1_000));

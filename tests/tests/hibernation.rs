@@ -232,3 +232,35 @@ async fn concurrent_wakers_all_reach_the_session() {
         assert_eq!(reply, json!({"value": expected}));
     }
 }
+
+/// A subscription that races the session's hibernation either keeps the session awake or
+/// is refused: it never lands on the object being hibernated, where it would silently miss
+/// every later event (the soak harness saw an SSE subscriber miss them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_racing_hibernation_gets_every_event() {
+    let host = support::host_with(config()).await;
+    let id = host.start(StartOptions::default()).await.unwrap();
+    let mut value = 0;
+    for _ in 0..300 {
+        let hibernating = {
+            let (host, id) = (host.clone(), id.clone());
+            tokio::spawn(async move { host.hibernate(&id).await.unwrap() })
+        };
+        let subscribed = host.subscribe(&id);
+        let hibernated = hibernating.await.unwrap();
+        value += 1;
+        let reply = call(&host, &id, json!({"op":"incr"})).await.unwrap();
+        assert_eq!(reply, json!({"value": value}));
+        if let Ok(mut events) = subscribed {
+            assert!(!hibernated, "hibernated with a subscriber");
+            let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+                .await
+                .expect("the event arrives")
+                .expect("the subscription is still open");
+            assert!(
+                matches!(event, sessionhost::SessionEvent::Published(_)),
+                "{event:?}"
+            );
+        }
+    }
+}
