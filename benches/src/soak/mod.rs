@@ -103,9 +103,11 @@ pub async fn run(config: &SoakConfig, progress: impl Fn(String)) -> anyhow::Resu
     ready.wait().await;
     let clock = Instant::now();
     let rss_ready_kib = rss_kib();
+    let stats = server.host.stats();
     progress(format!(
-        "{} sessions started ({:.1} MiB RSS); traffic for {:?}",
-        server.host.stats().sessions,
+        "{} sessions started ({} hibernated already), {:.1} MiB RSS; traffic for {:?}",
+        stats.sessions + stats.hibernated,
+        stats.hibernated,
         rss_ready_kib as f64 / 1024.0,
         config.duration
     ));
