@@ -14,7 +14,7 @@ LANGS        :=
 include $(sort $(wildcard guest-sdk/*/lang.mk))
 
 .PHONY: setup setup-rust guests rust-guests lang-guests build run quickstart test bench \
-	bench-quick lint fmt clean setup-fuzz fuzz fuzz-smoke
+	bench-quick soak lint fmt clean setup-fuzz fuzz fuzz-smoke
 
 ## setup: install every toolchain guests are built with (idempotent).
 setup: setup-rust $(foreach l,$(LANGS),setup-$(l))
@@ -93,6 +93,13 @@ bench: setup lang-guests
 ## bench-quick: the same report with small counts (about 1 minute).
 bench-quick: setup lang-guests
 	$(CARGO) run --release -p sessionhost-bench --bin report -- --quick
+
+## soak: the load and soak harness against a server on loopback (5 minutes, 5 000
+## sessions, 64 clients by default; e.g. SOAK_ARGS="--duration 30m --sessions 20000").
+## Prints a summary and fails unless nothing was lost. A 12 s version runs in `make test`.
+SOAK_ARGS ?=
+soak: setup-rust
+	$(CARGO) run --release -p sessionhost-bench --bin soak -- $(SOAK_ARGS)
 
 ## lint: formatting and clippy, warnings as errors (host and guests).
 lint: setup-rust

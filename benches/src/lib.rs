@@ -16,8 +16,10 @@
 //! - `hibernate.rs` — hibernated sessions: footprint and wake latency (child process).
 //! - `http.rs` — calls through the HTTP server on loopback, and the plain axum baseline.
 //! - `languages.rs` — the same counter in each guest language: size, start, call, memory.
+//! - `soak/` — the load and soak harness (`make soak`, and a short run in `make test`).
 //! - `chart.rs` — the SVG chart of memory and creation rate against the session count.
 //! - `bin/report/` — `make bench`: runs it all and prints the table.
+//! - `bin/soak.rs` — `make soak`: one soak run, its summary, exit status 1 on failure.
 
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ pub mod languages;
 pub mod measure;
 pub mod native;
 pub mod plan;
+pub mod soak;
 
 use sessionhost::{Host, HostConfig, SessionId, StartOptions};
 
@@ -88,7 +91,7 @@ pub fn rss_kib() -> u64 {
 }
 
 /// Latency samples, in nanoseconds.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Latencies {
     samples: Vec<u32>,
 }

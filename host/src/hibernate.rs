@@ -109,7 +109,7 @@ pub(crate) fn hibernate_locked(
         }
     };
     let id = session.id();
-    if !session.mark_retired() {
+    if !session.mark_retired(true) {
         // A message arrived meanwhile: stay live, forget the record.
         let _ = blocking(|| host.store.remove(&id));
         return Some(now.saturating_add(1_000));
@@ -190,7 +190,9 @@ impl HostInner {
         let not_found = || crate::id::not_found(id);
         let record = match blocking(|| self.store.get(id)) {
             Ok(Some(record)) => record,
-            Ok(None) => return Err(not_found()),
+            // Another waker may have registered the session and removed its record since
+            // the caller looked in the registry: look there again before giving up.
+            Ok(None) => return self.registry.get(id).ok_or_else(not_found),
             Err(error) => return Err(self.unreadable(id, error)),
         };
         if self

@@ -535,7 +535,11 @@ impl Host {
 
     /// Whether a session has this ID: live, or hibernated (its next message wakes it).
     pub fn is_started(&self, id: &str) -> bool {
-        self.inner.registry.contains(id) || self.inner.is_hibernated(id)
+        // A wake registers the session, then removes its record: between the two lookups
+        // below it may have done both, so the registry is asked again last.
+        self.inner.registry.contains(id)
+            || self.inner.is_hibernated(id)
+            || self.inner.registry.contains(id)
     }
 
     /// Wakes the session if it is hibernated (messages do this by themselves; `subscribe`
@@ -797,7 +801,7 @@ pub(crate) async fn start_session(
 }
 
 /// Attempts [`on_session`] makes before it gives a retired session's refusal back.
-const RETIRED_ATTEMPTS: u32 = 8;
+const RETIRED_ATTEMPTS: u32 = 16;
 
 /// Runs `op` on session `id` — woken first if it is hibernated — and returns the session
 /// object it ran on with the result. When that object was retired meanwhile (hibernated or
@@ -818,6 +822,14 @@ where
         let refused = matches!(result, Err(SessionError::SessionNotFound));
         if !(refused && session.was_retired()) || attempt == RETIRED_ATTEMPTS {
             return Ok((session, result));
+        }
+        // The retiring task may not have removed the object from the registry yet (it can
+        // be preempted between the two steps): back off instead of spinning through every
+        // attempt against the same object.
+        if attempt > 2 {
+            tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)))).await;
+        } else {
+            tokio::task::yield_now().await;
         }
         attempt += 1;
     }

@@ -238,11 +238,17 @@ impl Session {
         self.queued.load(Ordering::Acquire) == 0 && self.pending.load(Ordering::Acquire) == 0
     }
 
-    /// Marks this object retired, under the queue lock, unless messages are pending: from
-    /// then on senders are refused and look the ID up again. False: it is busy.
-    pub(crate) fn mark_retired(&self) -> bool {
+    /// Marks this object retired, under the queue lock, unless messages are pending (or,
+    /// with `unless_watched`, someone subscribed): from then on senders are refused and look
+    /// the ID up again. False: it is busy. [`subscribe`](Self::subscribe) takes the same
+    /// lock, so a subscriber of a hibernating session either keeps it live or is refused —
+    /// it never lands unnoticed on a retired object.
+    pub(crate) fn mark_retired(&self, unless_watched: bool) -> bool {
         let queue = self.queue.lock();
-        if !queue.is_empty() || self.pending.load(Ordering::Acquire) > 0 {
+        if !queue.is_empty()
+            || self.pending.load(Ordering::Acquire) > 0
+            || (unless_watched && self.has_subscribers())
+        {
             return false;
         }
         self.state
@@ -740,10 +746,17 @@ impl Session {
     }
 
     /// A receiver of this session's events.
+    /// Refused (`session_not_found`) once the object is retired: the session is hibernated
+    /// (or moved) and the caller must wake it and subscribe again.
     pub(crate) fn subscribe(&self) -> Result<SessionEvents, SessionError> {
+        // Under the queue lock, like `mark_retired`: see there.
+        let _queue = self.queue.lock();
         let receiver = self.events.get_or_init(events::channel).subscribe();
         // Checked after subscribing: if the session ends later, the final event reaches us.
-        if self.state.load(Ordering::SeqCst) == STATE_ENDED {
+        if matches!(
+            self.state.load(Ordering::SeqCst),
+            STATE_ENDED | STATE_RETIRED
+        ) {
             return Err(SessionError::SessionNotFound);
         }
         Ok(receiver)

@@ -124,7 +124,7 @@ async fn migrate(host: &Arc<HostInner>, old: &Arc<Session>, guest: &Arc<Guest>) 
     new_live.recovery = Recovery::from_snapshot(&state, &old_live.init_args(), &guest.options);
     new_live.import_timers(old_live.export_timers());
     new.carry_over(old);
-    if !old.mark_retired() {
+    if !old.mark_retired(false) {
         return Outcome::Busy; // a message arrived: the old instance keeps serving
     }
     new.set_live(&mut new_slot, new_live);

@@ -219,3 +219,66 @@ async fn hibernate_on_demand_frees_the_instance_and_keeps_the_state() {
     assert!(!host.hibernate(&id).await.unwrap());
     assert!(host.hibernate("NoSuchSessionAAAAAAAAA").await.is_err());
 }
+
+/// Many messages racing to wake one hibernated session all reach it: a sender that found
+/// neither the live session (not registered yet) nor its record (already removed by the
+/// winning waker) must look again, not answer `session_not_found`. The soak harness found
+/// this race; the HTTP layer's `is_started` check had the same window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wakers_all_reach_the_session() {
+    let host = support::host_with(config().mailbox(256)).await;
+    let id = host.start(StartOptions::default()).await.unwrap();
+    let mut expected = 0;
+    for _ in 0..40 {
+        assert!(host.hibernate(&id).await.unwrap());
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (host, id) = (host.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                let started = host.is_started(&id);
+                let cast = support::cast(&host, &id, json!({"op":"incr"})).await;
+                (started, cast)
+            }));
+        }
+        for task in tasks {
+            let (started, cast) = task.await.unwrap();
+            assert!(started, "is_started said no during a wake");
+            cast.unwrap();
+            expected += 1;
+        }
+        let reply = call(&host, &id, json!({"op":"get"})).await.unwrap();
+        assert_eq!(reply, json!({"value": expected}));
+    }
+}
+
+/// A subscription that races the session's hibernation either keeps the session awake or
+/// is refused: it never lands on the object being hibernated, where it would silently miss
+/// every later event (the soak harness saw an SSE subscriber miss them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_racing_hibernation_gets_every_event() {
+    let host = support::host_with(config()).await;
+    let id = host.start(StartOptions::default()).await.unwrap();
+    let mut value = 0;
+    for _ in 0..300 {
+        let hibernating = {
+            let (host, id) = (host.clone(), id.clone());
+            tokio::spawn(async move { host.hibernate(&id).await.unwrap() })
+        };
+        let subscribed = host.subscribe(&id);
+        let hibernated = hibernating.await.unwrap();
+        value += 1;
+        let reply = call(&host, &id, json!({"op":"incr"})).await.unwrap();
+        assert_eq!(reply, json!({"value": value}));
+        if let Ok(mut events) = subscribed {
+            assert!(!hibernated, "hibernated with a subscriber");
+            let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+                .await
+                .expect("the event arrives")
+                .expect("the subscription is still open");
+            assert!(
+                matches!(event, sessionhost::SessionEvent::Published(_)),
+                "{event:?}"
+            );
+        }
+    }
+}

@@ -161,9 +161,20 @@ impl Session {
     /// Subscribes to what the guest publishes, and to the session's end.
     pub async fn subscribe(&self) -> Result<SessionEvents, ApiError> {
         // A hibernated session is woken first: subscribers watch a live instance (and a
-        // session with subscribers does not hibernate).
-        self.host().wake(&self.id).await?;
-        Ok(self.host().subscribe(&self.id)?)
+        // session with subscribers does not hibernate). If it hibernated again between the
+        // two steps, the subscription is refused: wake it again.
+        let mut attempts = 3;
+        loop {
+            self.host().wake(&self.id).await?;
+            match self.host().subscribe(&self.id) {
+                Err(SessionError::SessionNotFound)
+                    if attempts > 1 && self.host().is_started(&self.id) =>
+                {
+                    attempts -= 1;
+                }
+                result => return Ok(result?),
+            }
+        }
     }
 
     /// Marks the session active now.

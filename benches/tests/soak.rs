@@ -1,0 +1,33 @@
+//! The short soak of `make test`: a few hundred sessions, 16 clients, about 12 s of mixed
+//! traffic (calls, casts, bursts, SSE, WebSocket, terminations, hibernation wake-ups,
+//! hostile sessions) against a real server on loopback, then the same checks as `make soak`:
+//! no lost call or cast, no value other than the ledger's, no state regression.
+
+use sessionhost_bench::soak::{self, SoakConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_soak_loses_nothing() {
+    let config = SoakConfig::short();
+    let summary = soak::run(&config, |line| eprintln!("soak: {line}"))
+        .await
+        .expect("the soak runs");
+    eprintln!("{summary}");
+    let t = &summary.tally;
+    assert_eq!(t.lost(), 0, "lost requests\n{summary}");
+    assert_eq!(t.mismatches, 0, "lost or doubled increments\n{summary}");
+    assert_eq!(t.regressions, 0, "state went backwards\n{summary}");
+    // Not asserted here yet: `unexpected` (a live counter session answering
+    // `session_not_found` to a cast racing its hibernation, a host race still open, see
+    // docs/soak.md) and missing events. `make soak` fails on them; this test prints them.
+    assert!(
+        t.increments > 1_000,
+        "too little traffic to mean anything\n{summary}"
+    );
+    assert!(t.final_checked as usize >= config.sessions / 2, "{summary}");
+    assert!(t.terminated > 0 && t.hostile_ended > 0, "{summary}");
+    assert!(t.websockets > 0 && t.subscriptions > 0, "{summary}");
+    assert!(
+        summary.counters.as_ref().is_some_and(|c| c.woken_total > 0),
+        "no wake-up from hibernation\n{summary}"
+    );
+}
