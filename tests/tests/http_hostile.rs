@@ -430,3 +430,49 @@ async fn hundreds_of_subscribers_all_get_events_and_leave_nothing_behind() {
     assert_eq!(server.host.stats().sessions, 1);
     server.stop().await;
 }
+
+/// Connections beyond `max_connections` are closed at once; the held ones keep their place
+/// and, once they go, new connections are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_max_connections_are_closed_at_once() {
+    let server = TestServer::start(HttpConfig {
+        max_connections: 2,
+        ..HttpConfig::default()
+    })
+    .await;
+    let address = server.url("").trim_start_matches("http://").to_string();
+    let held = [
+        TcpStream::connect(&address).await.expect("connects"),
+        TcpStream::connect(&address).await.expect("connects"),
+    ];
+    // Give the server a moment to accept both, so they hold the two places.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = TcpStream::connect(&address)
+        .await
+        .expect("accepted, then dropped");
+    let started = Instant::now();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    let answer = read_to_close(&mut extra).await;
+    assert!(answer.is_empty(), "served past the limit: {answer}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(held);
+    eventually_served(&server).await;
+    server.stop().await;
+}
+
+/// Retries a health check until it is served (places free up when connections end).
+async fn eventually_served(server: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let client = reqwest::Client::new();
+        if let Ok(response) = client.get(server.url("/healthz")).send().await
+            && response.status() == StatusCode::OK
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never served again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
