@@ -55,9 +55,7 @@ pub fn component(guest: &str) -> anyhow::Result<PathBuf> {
     if guest == "counter" {
         return Ok(PathBuf::from(sessionhost_tests::guests::COUNTER));
     }
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/guests/lang")
-        .join(format!("{guest}.wasm"));
+    let path = sessionhost_tests::protocol::lang_dir().join(format!("{guest}.wasm"));
     anyhow::ensure!(
         path.exists(),
         "{} is missing: run `make guests` (make bench does)",

@@ -379,7 +379,8 @@ impl HostInner {
         }
     }
 
-    fn unreadable(&self, id: &str, error: StoreError) -> SessionError {
+    /// Logs a store failure and gives the caller the error it may see (no internals).
+    pub(crate) fn unreadable(&self, id: &str, error: StoreError) -> SessionError {
         tracing::error!(target: "sessionhost::session", session_id = %id, %error, "snapshot store failed");
         SessionError::StartFailed {
             reason: "the session's snapshot could not be read".into(),

@@ -578,9 +578,7 @@ impl Host {
             .inner
             .store
             .get(id.as_str())
-            .map_err(|_| SessionError::StartFailed {
-                reason: "the session's snapshot could not be read".into(),
-            })?;
+            .map_err(|e| self.inner.unreadable(id.as_str(), e))?;
         let at = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
         Ok(record.map(|r| HibernatedInfo {
             id,

@@ -20,14 +20,17 @@ use sessionhost::{Host, SessionError, SessionEvent, StartOptions, StopReason};
 
 use crate::support::{call, cast, terminated};
 
+/// Where `make guests` puts the components of the non-Rust guests (`target/guests/lang`).
+pub fn lang_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests/lang")
+}
+
 /// Where `make guests` puts the component of a non-Rust guest, e.g. `counter-python`.
 ///
 /// # Panics
 /// When the component has not been built: run `make guests` (which `make test` does).
 pub fn lang_guest(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/guests/lang")
-        .join(format!("{name}.wasm"));
+    let path = lang_dir().join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "{} is missing: it is built by `make guests` (and `make test`), not by cargo",

@@ -1,14 +1,22 @@
 //! A real `sessionhost` server on a loopback socket, for the HTTP tests.
 //!
 //! [`TestServer::start`] binds `127.0.0.1:0`, loads the test guests, and serves with
-//! [`sessionhost::http::serve`] until [`TestServer::stop`] (or drop) fires its shutdown future.
+//! [`sessionhost::http::serve`] until [`TestServer::stop`] (or drop) fires its shutdown future;
+//! [`TestServer::serve`] does the same for a host the caller built (the soak harness). Also
+//! the client side the HTTP tests share: sessions with their tokens, WebSockets, and the check
+//! that no error body leaks an internal detail.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use futures_util::StreamExt as _;
+use serde_json::Value;
 use sessionhost::Host;
 use sessionhost::http::{HttpConfig, TokenKeys};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::support;
 
@@ -33,13 +41,19 @@ impl TestServer {
 
     /// Starts a server with a custom host configuration.
     pub async fn start_with(host: sessionhost::HostConfigBuilder, http: HttpConfig) -> Self {
-        let host = support::host_with(host).await;
-        let keys = TokenKeys::new(&[[7u8; 32]]).expect("test key");
-        let router = sessionhost::http::router(host.clone(), &http, keys.clone()).expect("router");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::serve(support::host_with(host).await, http)
             .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
+            .expect("the server starts")
+    }
+
+    /// Serves `host` (built and loaded by the caller) on a loopback port with `http`, tokens
+    /// signed with the test key.
+    pub async fn serve(host: Host, http: HttpConfig) -> std::io::Result<Self> {
+        let keys = TokenKeys::new(&[[7u8; 32]]).expect("test key");
+        let router = sessionhost::http::router(host.clone(), &http, keys.clone())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let served = host.clone();
         let task = tokio::spawn(async move {
@@ -48,13 +62,13 @@ impl TestServer {
             })
             .await;
         });
-        Self {
+        Ok(Self {
             addr,
             host,
             keys,
             stop: Some(stop),
             task: Some(task),
-        }
+        })
     }
 
     /// `http://127.0.0.1:PORT{path}`.
@@ -77,16 +91,39 @@ impl TestServer {
         request.send().await.expect("the request is answered")
     }
 
-    /// A genuine token of a `counter` session that has ended, and its ID.
-    pub async fn ended_session_token(&self) -> (sessionhost::SessionId, String) {
+    /// A new `counter` session and its genuine token.
+    pub async fn counter_session(&self) -> (sessionhost::SessionId, String) {
         let id = self
             .host
             .start(sessionhost::StartOptions::guest("counter"))
             .await
             .expect("a session starts");
         let token = self.keys.sign(&id);
+        (id, token)
+    }
+
+    /// A genuine token of a `counter` session that has ended, and its ID.
+    pub async fn ended_session_token(&self) -> (sessionhost::SessionId, String) {
+        let (id, token) = self.counter_session().await;
         self.host.terminate(&id).await.expect("it ends");
         (id, token)
+    }
+
+    /// A WebSocket on the session of `token` (`/v1/session/ws`, the token in the cookie).
+    pub async fn websocket(&self, token: &str) -> WebSocket {
+        let mut request = format!("ws://{}/v1/session/ws", self.addr)
+            .into_client_request()
+            .expect("a WebSocket request");
+        request.headers_mut().insert(
+            reqwest::header::COOKIE,
+            format!("sessionhost={token}")
+                .parse()
+                .expect("a cookie header"),
+        );
+        tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the WebSocket opens")
+            .0
     }
 
     /// A client with a cookie jar.
@@ -113,5 +150,43 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// A client WebSocket to the test server.
+pub type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text frame of `socket`, parsed as JSON (10 s at most; other frames skipped).
+pub async fn next_json(socket: &mut WebSocket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).expect("JSON frames");
+        }
+    }
+}
+
+/// What no HTTP error body may contain: paths, engine messages, Rust panic messages
+/// (`panicked at`), backtraces.
+pub const INTERNALS: [&str; 8] = [
+    "/work/",
+    "/root/",
+    "/home/",
+    ".rs:",
+    "wasmtime",
+    "backtrace",
+    "panicked at",
+    "wasm trap",
+];
+
+/// Fails when `body` carries one of [`INTERNALS`].
+pub fn assert_no_internals(body: &str) {
+    for internal in INTERNALS {
+        assert!(!body.contains(internal), "leaks {internal:?}: {body}");
     }
 }

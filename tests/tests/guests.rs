@@ -264,33 +264,9 @@ async fn hostile() {
     assert_eq!(bad_mode.kind(), "guest_error");
 }
 
-/// Captures `sessionhost::guest` log lines.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() != "sessionhost::guest" {
-            return;
-        }
-        struct Fields(String);
-        impl tracing::field::Visit for Fields {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!("{}={:?} ", field.name(), value));
-            }
-        }
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        self.0.lock().expect("not poisoned").push(fields.0);
-    }
-}
-
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_output_and_logs_go_to_the_host_log_tagged_with_the_session() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let captured = Captured::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
+    let logs = support::guest_logs();
     let host = support::host().await;
     let id = host.start(StartOptions::guest("hostile")).await.unwrap();
     call(
@@ -303,17 +279,18 @@ async fn guest_output_and_logs_go_to_the_host_log_tagged_with_the_session() {
     call(&host, &id, json!({"op":"log_spam","n":150}))
         .await
         .unwrap();
-    let lines = captured.0.lock().unwrap().clone();
+    // Only this session's lines (`of_session` matches the `session_id` tag).
+    let lines: Vec<String> = logs.of_session(&id).into_iter().map(|(_, l)| l).collect();
     let hello = lines
         .iter()
         .find(|l| l.contains("hello from the guest"))
-        .expect("stdout reached the log");
-    assert!(hello.contains(&format!("session_id={id}")), "{hello}");
+        .expect("stdout reached the log, tagged with the session");
     assert!(hello.contains("stream=\"stdout\""), "{hello}");
     let spam = lines.iter().filter(|l| l.contains("log spam line")).count();
     assert_eq!(spam, 100, "at most 100 log lines per message");
-    assert!(
-        lines.iter().any(|l| l.contains("dropped=50")),
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("dropped=50")).count(),
+        1,
         "the overflow is reported once"
     );
 }

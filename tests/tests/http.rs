@@ -9,7 +9,7 @@ use reqwest::header::{CACHE_CONTROL, COOKIE, RETRY_AFTER, SET_COOKIE};
 use serde_json::{Value, json};
 use sessionhost::http::HttpConfig;
 use sessionhost::{SessionId, StartOptions};
-use sessionhost_tests::server::TestServer;
+use sessionhost_tests::server::{TestServer, assert_no_internals, next_json};
 use sessionhost_tests::support;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -30,10 +30,7 @@ async fn problem(response: reqwest::Response, status: StatusCode, kind: &str) ->
     assert_eq!(response.status(), status);
     let body = json_of(response).await;
     assert_eq!(body["error"], kind, "{body}");
-    let message = body["message"].as_str().expect("a message");
-    for internal in ["/work/", "/root/", "wasmtime", "backtrace", ".rs:"] {
-        assert!(!message.contains(internal), "leaks internals: {message}");
-    }
+    assert_no_internals(body["message"].as_str().expect("a message"));
     body
 }
 
@@ -112,12 +109,7 @@ async fn the_header_carries_a_token_from_the_create_route() {
 async fn forged_tampered_and_malformed_tokens_get_400_and_create_nothing() {
     let server = TestServer::start(HttpConfig::default()).await;
     let plain = reqwest::Client::new();
-    let id = server
-        .host
-        .start(StartOptions::guest("counter"))
-        .await
-        .unwrap();
-    let genuine = server.keys.sign(&id);
+    let (id, genuine) = server.counter_session().await;
     let other_key = sessionhost::http::TokenKeys::new(&[[9u8; 32]]).unwrap();
     let mut tampered = genuine.clone().into_bytes();
     let last = tampered.len() - 1;
@@ -272,22 +264,8 @@ async fn sse_subscribers_get_events_then_the_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_calls_casts_events_and_the_closing_reason() {
     let server = TestServer::start(HttpConfig::default()).await;
-    let id = server
-        .host
-        .start(StartOptions::guest("counter"))
-        .await
-        .unwrap();
-    let token = server.keys.sign(&id);
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://{}/v1/session/ws",
-            server.addr
-        ))
-        .unwrap();
-    request
-        .headers_mut()
-        .insert(COOKIE, format!("sessionhost={token}").parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (id, token) = server.counter_session().await;
+    let mut socket = server.websocket(&token).await;
 
     let call = json!({"type": "call", "id": 7, "data": {"op": "incr", "by": 2}});
     socket
@@ -304,10 +282,7 @@ async fn websocket_calls_casts_events_and_the_closing_reason() {
         .unwrap();
     let mut frames = Vec::new();
     while frames.len() < 3 {
-        let Some(Ok(Message::Text(text))) = socket.next().await else {
-            panic!("expected text frames, got {frames:?}");
-        };
-        frames.push(serde_json::from_str::<Value>(&text).unwrap());
+        frames.push(next_json(&mut socket).await);
     }
     assert!(
         frames.contains(&json!({"type":"reply","id":7,"data":{"value":2}})),
@@ -330,10 +305,7 @@ async fn websocket_calls_casts_events_and_the_closing_reason() {
         ))
         .await
         .unwrap();
-    let Some(Ok(Message::Text(text))) = socket.next().await else {
-        panic!("expected an error frame");
-    };
-    let error: Value = serde_json::from_str(&text).unwrap();
+    let error = next_json(&mut socket).await;
     assert_eq!(error["type"], "error");
     assert_eq!(error["id"], "x");
     assert_eq!(error["error"], "guest_error");

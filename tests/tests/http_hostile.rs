@@ -7,34 +7,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 use serde_json::{Value, json};
-use sessionhost::StartOptions;
 use sessionhost::http::HttpConfig;
-use sessionhost_tests::server::TestServer;
+use sessionhost_tests::server::{TestServer, WebSocket, assert_no_internals, next_json};
 use sessionhost_tests::support::{self, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-/// What no error body may contain: paths, engine messages, panics, backtraces.
-const INTERNALS: [&str; 8] = [
-    "/work/",
-    "/root/",
-    "/home/",
-    ".rs:",
-    "wasmtime",
-    "backtrace",
-    "panicked",
-    "wasm trap",
-];
-
-fn assert_no_internals(body: &str) {
-    for internal in INTERNALS {
-        assert!(!body.contains(internal), "leaks {internal:?}: {body}");
-    }
-}
 
 /// The server still answers a plain request promptly.
 async fn responsive(server: &TestServer) {
@@ -179,12 +159,7 @@ async fn a_huge_streamed_body_gets_413_and_starts_nothing() {
 async fn after_rotation_the_old_token_is_dead_and_the_new_one_keeps_the_actor() {
     let server = TestServer::start(HttpConfig::default()).await;
     let client = reqwest::Client::new();
-    let id = server
-        .host
-        .start(StartOptions::guest("counter"))
-        .await
-        .unwrap();
-    let old = server.keys.sign(&id);
+    let (id, old) = server.counter_session().await;
     let reply = server
         .post(
             &client,
@@ -216,42 +191,17 @@ async fn after_rotation_the_old_token_is_dead_and_the_new_one_keeps_the_actor() 
     server.stop().await;
 }
 
-/// A WebSocket on the session of `token`.
-async fn socket(
-    server: &TestServer,
-    token: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://{}/v1/session/ws",
-            server.addr
-        ))
-        .expect("a WebSocket request");
-    request.headers_mut().insert(
-        COOKIE,
-        format!("sessionhost={token}")
-            .parse()
-            .expect("a WebSocket request"),
-    );
-    tokio_tungstenite::connect_async(request)
+/// Sends call `id` with `data` on `ws` and returns its answer, skipping the events
+/// published meanwhile.
+async fn ws_call(ws: &mut WebSocket, id: u64, data: Value) -> Value {
+    let call = json!({"type":"call","id":id,"data":data});
+    ws.send(Message::Text(call.to_string().into()))
         .await
-        .expect("a WebSocket request")
-        .0
-}
-
-/// The next text frame, parsed (10 s at most).
-async fn next_json<S>(socket: &mut S) -> Value
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
+        .expect("the socket is open");
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a frame within 10 s")
-            .expect("the socket is open")
-            .expect("a frame");
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).expect("JSON frames");
+        let frame = next_json(ws).await;
+        if frame["type"] != "event" {
+            return frame;
         }
     }
 }
@@ -265,13 +215,8 @@ async fn junk_and_oversized_websocket_frames_end_only_that_socket() {
         HttpConfig::default(),
     )
     .await;
-    let id = server
-        .host
-        .start(StartOptions::guest("counter"))
-        .await
-        .unwrap();
-    let token = server.keys.sign(&id);
-    let mut ws = socket(&server, &token).await;
+    let (id, token) = server.counter_session().await;
+    let mut ws = server.websocket(&token).await;
     // Binary junk and text that is not JSON are cast as they are; the guest drops what it
     // cannot parse; nothing breaks.
     ws.send(Message::Binary(vec![0xff, 0x00, 0xfe, 0x13].into()))
@@ -295,21 +240,13 @@ async fn junk_and_oversized_websocket_frames_end_only_that_socket() {
     assert_eq!(error["error"], "guest_error");
     assert_no_internals(&error.to_string());
     // The session still works on this socket.
-    ws.send(Message::Text(
-        json!({"type":"call","id":2,"data":{"op":"incr"}})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
-    let mut reply = next_json(&mut ws).await;
-    while reply["type"] == "event" {
-        reply = next_json(&mut ws).await;
-    }
-    assert_eq!(reply, json!({"type":"reply","id":2,"data":{"value":1}}));
+    assert_eq!(
+        ws_call(&mut ws, 2, json!({"op":"incr"})).await,
+        json!({"type":"reply","id":2,"data":{"value":1}})
+    );
 
     // A second subscriber on the same session, to see it is not disturbed.
-    let mut other = socket(&server, &token).await;
+    let mut other = server.websocket(&token).await;
     // A frame over max_message_bytes: this socket is closed with 1009 and a reason.
     ws.send(Message::Text("x".repeat(10_000).into()))
         .await
@@ -328,19 +265,10 @@ async fn junk_and_oversized_websocket_frames_end_only_that_socket() {
     assert_eq!(close.code, CloseCode::Size);
     assert!(close.reason.contains("4096"), "{}", close.reason);
     // The session and the other subscriber carry on.
-    other
-        .send(Message::Text(
-            json!({"type":"call","id":3,"data":{"op":"incr"}})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
-    let mut reply = next_json(&mut other).await;
-    while reply["type"] == "event" {
-        reply = next_json(&mut other).await;
-    }
-    assert_eq!(reply, json!({"type":"reply","id":3,"data":{"value":2}}));
+    assert_eq!(
+        ws_call(&mut other, 3, json!({"op":"incr"})).await,
+        json!({"type":"reply","id":3,"data":{"value":2}})
+    );
     assert!(server.host.is_started(&id));
     drop(other);
     drop(ws);
@@ -364,12 +292,7 @@ async fn hundreds_of_subscribers_all_get_events_and_leave_nothing_behind() {
         },
     )
     .await;
-    let id = server
-        .host
-        .start(StartOptions::guest("counter"))
-        .await
-        .unwrap();
-    let token = server.keys.sign(&id);
+    let (_, token) = server.counter_session().await;
     let client = reqwest::Client::new();
     let mut sse = Vec::new();
     for _ in 0..SSE {
@@ -384,7 +307,7 @@ async fn hundreds_of_subscribers_all_get_events_and_leave_nothing_behind() {
     }
     let mut sockets = Vec::new();
     for _ in 0..WS {
-        sockets.push(socket(&server, &token).await);
+        sockets.push(server.websocket(&token).await);
     }
     eventually("every subscriber is attached", || {
         server.host.stats().subscribers == SSE + WS

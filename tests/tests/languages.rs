@@ -8,23 +8,29 @@
 //! check has more tests here (`zig_host_imports`: every host import through the Zig SDK and
 //! the C SDK beneath it; `js_host_imports`: the same through the JavaScript SDK).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use sessionhost::{
     GuestLayout, Host, SessionError, SessionEvent, SessionEvents, StartOptions, StopReason,
 };
-use sessionhost_tests::protocol::{counter_protocol, lang_guest};
+use sessionhost_tests::protocol::{counter_protocol, lang_dir, lang_guest};
 use sessionhost_tests::support::{self, call, terminated};
 
 /// A test host with the other language's guest `name` (built by `make guests`) loaded
-/// beside the Rust guests.
-async fn host_with_lang(name: &str) -> Host {
-    let host = support::host().await;
-    host.load_guest_file(name, lang_guest(name))
+/// beside the Rust guests, in the memory layout `auto` must pick for it: dense for C and Zig,
+/// large for the Python and JavaScript runtimes (whose compiled code is cached under
+/// `target/`, as compiling one takes a debug build minutes).
+async fn lang_host(name: &str, layout: GuestLayout) -> Host {
+    let config = support::config().compile_cache_dir(lang_dir().join("compiled"));
+    let host = support::host_with(config).await;
+    let started = Instant::now();
+    let info = host
+        .load_guest_file(name, lang_guest(name))
         .await
         .unwrap_or_else(|e| panic!("loading {name}: {e}"));
+    eprintln!("{name} loaded in {:?}", started.elapsed());
+    assert_eq!(info.layout, layout, "{name}: {info:?}");
     host
 }
 
@@ -36,14 +42,14 @@ async fn rust() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c() {
-    let host = host_with_lang("counter-c").await;
+    let host = lang_host("counter-c", GuestLayout::Dense).await;
     counter_protocol(&host, "counter-c").await;
     malformed_messages_are_refused(&host, "counter-c").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zig() {
-    let host = host_with_lang("counter-zig").await;
+    let host = lang_host("counter-zig", GuestLayout::Dense).await;
     counter_protocol(&host, "counter-zig").await;
     malformed_messages_are_refused(&host, "counter-zig").await;
 }
@@ -101,7 +107,7 @@ async fn malformed_messages_are_refused(host: &Host, guest: &str) {
 /// with the terminate callback, and a panic reported as a trap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zig_host_imports() {
-    let host = host_with_lang("imports-zig").await;
+    let host = lang_host("imports-zig", GuestLayout::Dense).await;
     let text = async |id: &str, request: &str| {
         let reply = host.call(id, request.as_bytes(), None).await;
         String::from_utf8(reply.unwrap_or_else(|e| panic!("{request}: {e}"))).expect("utf-8")
@@ -163,22 +169,11 @@ async fn zig_host_imports() {
 /// tagged with the session.
 ///
 /// The component embeds CPython (~20 MB, a 13.6 MiB linear memory that grows, a 5 678-entry
-/// table), so the host loads it with the large layout. The compiled code is cached under
-/// `target/`: compiling it takes a debug test build about a minute of CPU.
+/// table), so the host loads it with the large layout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python() {
     let logs = support::guest_logs();
-    let config = support::config().compile_cache_dir(compile_cache());
-    let host = support::host_with(config).await;
-    let info = host
-        .load_guest_file("counter-python", lang_guest("counter-python"))
-        .await
-        .unwrap();
-    assert_eq!(
-        info.layout,
-        GuestLayout::Large,
-        "auto: CPython does not fit a dense slot"
-    );
+    let host = lang_host("counter-python", GuestLayout::Large).await;
     counter_protocol(&host, "counter-python").await;
 
     let start = format!(r#"{{"start":{}}}"#, i64::MAX);
@@ -213,30 +208,9 @@ async fn python() {
     );
 }
 
-/// A host with the JavaScript guests `names` loaded beside the Rust ones.
-///
-/// A componentize-js component carries the whole SpiderMonkey engine (~11.5 MiB, ~9 MiB of
-/// initial linear memory, a 7 695-entry function table), so the host's `auto` layout puts
-/// it in the large layout, beside the dense Rust guests. Compiling it takes minutes in a
-/// debug build: compiled code is cached (`compile_cache`) for the next run.
-async fn js_host(names: &[&str]) -> Host {
-    let config = support::config().compile_cache_dir(compile_cache());
-    let host = support::host_with(config).await;
-    for name in names {
-        let started = Instant::now();
-        let info = host
-            .load_guest_file(name, lang_guest(name))
-            .await
-            .unwrap_or_else(|e| panic!("loading {name}: {e}"));
-        eprintln!("{name} loaded in {:?}", started.elapsed());
-        assert_eq!(info.layout, GuestLayout::Large, "{name}: {info:?}");
-    }
-    host
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js() {
-    let host = js_host(&["counter-js"]).await;
+    let host = lang_host("counter-js", GuestLayout::Large).await;
     counter_protocol(&host, "counter-js").await;
 }
 
@@ -247,7 +221,7 @@ async fn js() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_host_imports() {
     let logs = support::guest_logs();
-    let host = js_host(&["probe-js"]).await;
+    let host = lang_host("probe-js", GuestLayout::Large).await;
     let id = host.start(StartOptions::guest("probe-js")).await.unwrap();
     let mut events = host.subscribe(&id).unwrap();
 
@@ -350,9 +324,4 @@ async fn published(events: &mut SessionEvents) -> Value {
         SessionEvent::Published(bytes) => serde_json::from_slice(&bytes).expect("JSON"),
         other => panic!("expected a published event, got {other:?}"),
     }
-}
-
-/// Where compiled non-Rust guests are cached between test runs.
-fn compile_cache() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests/lang/compiled")
 }

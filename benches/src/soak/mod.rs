@@ -103,7 +103,7 @@ pub async fn run(config: &SoakConfig, progress: impl Fn(String)) -> anyhow::Resu
     ready.wait().await;
     let clock = Instant::now();
     let rss_ready_kib = rss_kib();
-    let stats = server.host.stats();
+    let stats = server.host().stats();
     progress(format!(
         "{} sessions started ({} hibernated already), {:.1} MiB RSS; traffic for {:?}",
         stats.sessions + stats.hibernated,
@@ -135,8 +135,8 @@ pub async fn run(config: &SoakConfig, progress: impl Fn(String)) -> anyhow::Resu
                     break;
                 }
                 Err(_) => {
-                    let stats = server.host.stats();
-                    let woken = server.host.metrics().counters.woken_total;
+                    let stats = server.host().stats();
+                    let woken = server.host().metrics().counters.woken_total;
                     progress(format!(
                         "{:>4.0} s: {} live, {} hibernated, {} woken so far, {:.1} MiB RSS",
                         clock.elapsed().as_secs_f64(),
@@ -156,8 +156,8 @@ pub async fn run(config: &SoakConfig, progress: impl Fn(String)) -> anyhow::Resu
     }
     let rss_end_kib = rss_kib();
     let rss_peak_kib = server.peak_rss_kib();
-    let stats = server.host.stats();
-    let counters = server.host.metrics().counters;
+    let stats = server.host().stats();
+    let counters = server.host().metrics().counters;
     let shutdown_ok = tokio::time::timeout(SHUTDOWN_LIMIT, server.stop())
         .await
         .is_ok();

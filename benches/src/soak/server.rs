@@ -10,19 +10,19 @@
 //! genuine token whose session has ended (`on_unknown_session = "reject"`) instead of
 //! silently starting a fresh session: a lost session must show, not look like a reset counter.
 //!
-//! [`SoakServer::stop`] shuts the server down gracefully (every session ends) and stops the
-//! sampler; dropping it without `stop` fires the shutdown too.
+//! The server itself is the tests' [`TestServer`], serving a host built here.
+//! [`SoakServer::stop`] shuts it down gracefully (every session ends) and stops the sampler;
+//! dropping it without `stop` fires the shutdown too.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use sessionhost::http::{HttpConfig, TokenKeys, UnknownSession};
+use sessionhost::http::{HttpConfig, UnknownSession};
 use sessionhost::store::{PersistentStore, SnapshotStore};
 use sessionhost::{GuestOptions, Host, HostConfig, RestartPolicy};
-use tokio::sync::oneshot;
+use sessionhost_tests::server::TestServer;
 use tokio::task::JoinHandle;
 
 use crate::rss_kib;
@@ -39,15 +39,22 @@ const RSS_EVERY: Duration = Duration::from_millis(200);
 /// The running server and its host.
 #[derive(Debug)]
 pub(crate) struct SoakServer {
-    /// Where it listens.
-    pub(crate) addr: SocketAddr,
-    /// The host behind it (read for its statistics and metrics).
-    pub(crate) host: Host,
+    /// The server and the host behind it (read for its statistics and metrics).
+    server: TestServer,
     /// Highest resident memory sampled since start, in KiB.
     peak_rss_kib: Arc<AtomicU64>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-    sampler: JoinHandle<()>,
+    /// Samples resident memory until dropped.
+    _sampler: Sampler,
+}
+
+/// The task sampling resident memory, stopped when dropped.
+#[derive(Debug)]
+struct Sampler(JoinHandle<()>);
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The host configuration of a soak run.
@@ -91,18 +98,7 @@ impl SoakServer {
             on_unknown_session: UnknownSession::Reject,
             ..HttpConfig::default()
         };
-        let keys = TokenKeys::new(&[[11u8; 32]])?;
-        let router = sessionhost::http::router(host.clone(), &http, keys)?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let served = host.clone();
-        let task = tokio::spawn(async move {
-            sessionhost::http::serve(listener, router, served, &http, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
+        let server = TestServer::serve(host, http).await?;
 
         let peak_rss_kib = Arc::new(AtomicU64::new(rss_kib()));
         let peak = Arc::clone(&peak_rss_kib);
@@ -113,18 +109,20 @@ impl SoakServer {
             }
         });
         Ok(Self {
-            addr,
-            host,
+            server,
             peak_rss_kib,
-            stop: Some(stop),
-            task: Some(task),
-            sampler,
+            _sampler: Sampler(sampler),
         })
+    }
+
+    /// The host behind the server.
+    pub(crate) fn host(&self) -> &Host {
+        &self.server.host
     }
 
     /// `http://127.0.0.1:PORT`.
     pub(crate) fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url("")
     }
 
     /// Highest resident memory sampled so far, in KiB.
@@ -133,22 +131,7 @@ impl SoakServer {
     }
 
     /// Shuts the server down gracefully and waits for it (every session ends).
-    pub(crate) async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        self.sampler.abort();
-    }
-}
-
-impl Drop for SoakServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.sampler.abort();
+    pub(crate) async fn stop(self) {
+        self.server.stop().await;
     }
 }

@@ -158,7 +158,13 @@ where
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let token = read_token(request.headers(), &self.state);
-        let client = client_ip(&request, &self.state);
+        // The client's address matters only to the per-client limit.
+        let client = self
+            .state
+            .per_ip
+            .is_some()
+            .then(|| client_ip(&request, &self.state))
+            .flatten();
         let session = RequestSession::new(Arc::clone(&self.state), token, client);
         request.extensions_mut().insert(session.clone());
         // The usual dance: call the clone that was driven ready, keep a fresh one.
