@@ -54,3 +54,12 @@ $(LANG_DIR)/counter-c.wasm: $(wildcard example-guests/counter-c/*.c) $(C_SDK_DEP
 		$(wildcard example-guests/counter-c/*.c) $(C_SDK_SRCS)
 	$(GUEST_TOOLS) componentize $(LANG_DIR)/obj/counter-c.core.wasm -o $@
 	@ls -l $@
+
+# Hostile test guests written by hand in WebAssembly text (tests/wat/*.wat): only the
+# tools are needed, not clang. Built with the C guests since they share the tools.
+WAT_GUESTS := $(patsubst tests/wat/%.wat,$(LANG_DIR)/%.wasm,$(wildcard tests/wat/*.wat))
+guest-c: $(WAT_GUESTS)
+
+$(LANG_DIR)/%.wasm: tests/wat/%.wat $(GUEST_TOOLS_DEPS)
+	@mkdir -p $(LANG_DIR)
+	$(GUEST_TOOLS) componentize $< -o $@

@@ -19,6 +19,7 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 use crate::error::TrapKind;
 use crate::host::HostInner;
 use crate::id::SessionId;
+use crate::layout::Placement;
 use crate::offload::Offload;
 use crate::session::Session;
 use crate::timers::SessionTimers;
@@ -83,16 +84,16 @@ impl Drop for InstanceSlot {
 pub(crate) const LOG_LINES_PER_MESSAGE: u32 = 100;
 
 impl SessionCtx {
-    /// A context for session `id` of guest `guest_name`, whose memories together may grow to
-    /// `memory_limit` bytes (the guest's, see `layout.rs`).
+    /// A context for session `id` of guest `guest_name`, whose memories and tables may grow
+    /// as far as its `placement` allows (see `layout.rs`).
     pub(crate) fn new(
         host: &Arc<HostInner>,
         id: SessionId,
         guest_name: Arc<str>,
-        memory_limit: u64,
+        placement: Placement,
     ) -> Self {
         let config = &host.config;
-        let memory = usize::try_from(memory_limit).unwrap_or(usize::MAX);
+        let memory = usize::try_from(placement.memory_limit).unwrap_or(usize::MAX);
         Self {
             id,
             guest_name,
@@ -101,6 +102,7 @@ impl SessionCtx {
             limits: Limits {
                 memory_max: memory,
                 memory_bytes: 0,
+                table_elements_max: placement.table_elements(),
                 exceeded: None,
             },
             deadline: Instant::now(),
@@ -160,13 +162,16 @@ impl WasiView for SessionCtx {
 /// Resource limits of one session, enforced through wasmtime's [`ResourceLimiter`].
 ///
 /// Growth past `memory_max` traps (rather than making `memory.grow` return -1) so that a
-/// memory bomb ends with a clear `memory_limit` error instead of an allocator abort.
+/// memory bomb ends with a clear `memory_limit` error instead of an allocator abort. A table
+/// past `table_elements_max` (or its own maximum) does not grow: `table.grow` returns -1.
 #[derive(Debug)]
 pub(crate) struct Limits {
     /// Most linear memory, in bytes, across the instance's memories.
     pub(crate) memory_max: usize,
     /// Current linear memory, in bytes.
     pub(crate) memory_bytes: usize,
+    /// Most elements of any one table.
+    pub(crate) table_elements_max: usize,
     /// Which limit was hit during the current message, to classify the trap.
     pub(crate) exceeded: Option<TrapKind>,
 }
@@ -211,16 +216,10 @@ impl ResourceLimiter for Limits {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if let Some(max) = maximum
-            && desired > max
-        {
-            self.exceeded = Some(TrapKind::MemoryLimit);
-            return Err(wasmtime::Error::new(LimitExceeded {
-                what: "table",
-                desired,
-                max,
-            }));
-        }
-        Ok(true)
+        // Beyond the table's own maximum (for a dense session, the pool's table size) or the
+        // host's cap: `table.grow` returns -1, as the spec has it for a table that cannot
+        // grow. Tables hold references, not data: a guest that cannot grow one can say so;
+        // one that loops regardless meets its deadline and fuel.
+        Ok(maximum.is_none_or(|max| desired <= max) && desired <= self.table_elements_max)
     }
 }

@@ -112,9 +112,9 @@ impl Guest {
         }
     }
 
-    /// Most linear memory one session may use, in bytes.
-    pub(crate) fn memory_limit(&self) -> u64 {
-        self.placement.memory_limit
+    /// Where its sessions live and how much memory and table each may use.
+    pub(crate) fn placement(&self) -> Placement {
+        self.placement
     }
 }
 
@@ -231,12 +231,7 @@ pub(crate) async fn compile(
     // instantiation can see (too many tables or instances for the pool, for example).
     let mut store = Store::new(
         engine,
-        SessionCtx::new(
-            host,
-            SessionId::generate(),
-            Arc::from(name),
-            placement.memory_limit,
-        ),
+        SessionCtx::new(host, SessionId::generate(), Arc::from(name), placement),
     );
     store.limiter(|ctx| &mut ctx.limits);
     store.set_epoch_deadline(u64::MAX / 2);

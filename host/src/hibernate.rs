@@ -9,11 +9,18 @@
 //! whose `snapshot` returns `none` is never asked again.
 //!
 //! The session object itself is retired (state `hibernated`): a caller that looked it up just
-//! before sees it refuse, looks the ID up again, and wakes it. Waking ([`HostInner::resolve`])
+//! before sees it refuse, looks the ID up again, and wakes it. Lookups pass over a retired
+//! object still in the registry, and the woken session takes its place there, so the waker
+//! never waits for the retiring thread. Waking ([`HostInner::resolve`])
 //! instantiates the guest under the same ID, runs `restore` with the stored state and re-arms
 //! the timers with their remaining delays. The idle TTL keeps running while a session is
-//! stored (its record carries its last activity); waking counts as activity. Concurrent wakers of one ID race to register it; the loser
-//! uses the winner's session. The record is removed once the session is registered again.
+//! stored (its record carries its last activity); waking counts as activity. Concurrent
+//! wakers of one ID race to register it; the loser uses the winner's session. The record is
+//! removed once the session is registered again, before its lock is released (so it cannot
+//! hibernate anew and then lose its new record to the late removal of the old one). A touch
+//! of a hibernated session updates its record in place, atomically
+//! ([`SnapshotStore::touch`](crate::store::SnapshotStore::touch)),
+//! so a touch racing a wake never puts back a record the waker took.
 //!
 //! A hibernated session whose idle TTL runs out is dropped from the store by the reaper
 //! (counted as expired) without waking it: its `terminate` does not run.
@@ -115,6 +122,12 @@ pub(crate) fn hibernate_locked(
         return Some(now.saturating_add(1_000));
     }
     session.retire_hibernated(slot, host);
+    // A touch that raced the retirement saw the object still live and only updated it:
+    // carry its activity over to the record.
+    let active = host.wall_ms_of(session.active_since_retired());
+    if active > record.last_active_ms {
+        let _ = blocking(|| host.store.touch(&id, active));
+    }
     if let Some(deadline) = host.hibernated_deadline_ms(&record) {
         host.reaper.watch_hibernated(host, &id, deadline);
     }
@@ -172,7 +185,7 @@ pub(crate) async fn save_and_end(session: &Arc<Session>, host: &Arc<HostInner>) 
 impl HostInner {
     /// The session with this ID: live, or woken from the store.
     pub(crate) async fn resolve(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionError> {
-        if let Some(session) = self.registry.get(id) {
+        if let Some(session) = self.registry.get_live(id) {
             return Ok(session);
         }
         self.wake(id).await
@@ -192,7 +205,7 @@ impl HostInner {
             Ok(Some(record)) => record,
             // Another waker may have registered the session and removed its record since
             // the caller looked in the registry: look there again before giving up.
-            Ok(None) => return self.registry.get(id).ok_or_else(not_found),
+            Ok(None) => return self.registry.get_live(id).ok_or_else(not_found),
             Err(error) => return Err(self.unreadable(id, error)),
         };
         if self
@@ -268,7 +281,6 @@ impl HostInner {
         // or a due timer is about to arrive).
         match crate::host::start_session(self, options, extras).await {
             Ok(session) => {
-                let _ = blocking(|| self.store.remove(id));
                 self.counters.woken.add(1);
                 tracing::debug!(
                     target: "sessionhost::session",
@@ -279,7 +291,7 @@ impl HostInner {
                 );
                 Ok(session)
             }
-            Err(SessionError::AlreadyStarted) => self.registry.get(id).ok_or_else(not_found),
+            Err(SessionError::AlreadyStarted) => self.registry.get_live(id).ok_or_else(not_found),
             Err(
                 e @ (SessionError::SessionLimitReached { .. }
                 | SessionError::ShuttingDown
@@ -408,22 +420,16 @@ impl HostInner {
         }
     }
 
-    /// Touches a hibernated session: its stored last activity becomes now.
-    pub(crate) fn touch_hibernated(&self, id: &str) -> Result<(), SessionError> {
-        let mut record = match self.store.get(id) {
-            Ok(Some(record)) => record,
-            Ok(None) => return Err(crate::id::not_found(id)),
-            Err(error) => return Err(self.unreadable(id, error)),
-        };
-        record.last_active_ms = self.wall_now_ms();
-        self.store
-            .put(id, &record)
-            .map_err(|error| self.unreadable(id, error))
+    /// Touches a hibernated session: its stored last activity becomes now. `false` when no
+    /// record is stored under `id` (never hibernated, ended, or just woken).
+    pub(crate) fn touch_hibernated(&self, id: &str) -> Result<bool, SessionError> {
+        let now = self.wall_now_ms();
+        blocking(|| self.store.touch(id, now)).map_err(|error| self.unreadable(id, error))
     }
 }
 
 /// Runs a store call, off the async worker thread when the runtime allows it.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),

@@ -212,7 +212,7 @@ impl HostInner {
     }
 
     fn session(&self, id: &str) -> Result<Arc<Session>, SessionError> {
-        self.registry.get(id).ok_or_else(|| id::not_found(id))
+        self.registry.get_live(id).ok_or_else(|| id::not_found(id))
     }
 }
 
@@ -523,7 +523,7 @@ impl Host {
     /// `Ok(false)`: it stays live — it has subscribers or pending messages, its guest does
     /// not support snapshots or opted out, or the store refused the record.
     pub async fn hibernate(&self, id: &str) -> Result<bool, SessionError> {
-        let Some(session) = self.inner.registry.get(id) else {
+        let Some(session) = self.inner.registry.get_live(id) else {
             return if self.inner.is_hibernated(id) {
                 Ok(true)
             } else {
@@ -551,13 +551,24 @@ impl Host {
     /// Marks the session active now, postponing its idle expiry (a hibernated session's
     /// stored activity is updated without waking it).
     pub fn touch(&self, id: &str) -> Result<(), SessionError> {
-        match self.inner.registry.get(id) {
-            Some(session) => {
-                session.touch(&self.inner);
-                Ok(())
+        let inner = &self.inner;
+        // Live, hibernated, or between the two: a session being hibernated has its record
+        // stored before its object is retired, and a woken one is registered before its
+        // record goes, so one of the lookups below finds it (bounded like `on_session`).
+        for _ in 0..RETIRED_ATTEMPTS {
+            if let Some(session) = inner.registry.get_live(id)
+                && session.touch_unless_retired(inner)
+            {
+                return Ok(());
             }
-            None => self.inner.touch_hibernated(id),
+            if inner.touch_hibernated(id)? {
+                return Ok(());
+            }
+            if !inner.registry.contains(id) {
+                return Err(id::not_found(id));
+            }
         }
+        Err(id::not_found(id))
     }
 
     /// IDs of the live sessions, in no particular order.
@@ -695,7 +706,8 @@ impl Host {
 /// What a wake adds to a start (see `hibernate.rs`).
 #[derive(Default)]
 pub(crate) struct StartExtras {
-    /// Waking a hibernated session: no rate limit, and the ID may be in the store.
+    /// Waking a hibernated session: no rate limit, the ID may be in the store, and its record
+    /// is removed once the session is registered.
     pub(crate) woken: bool,
     /// The session's original init arguments (kept for restarts).
     pub(crate) args: Vec<u8>,
@@ -716,7 +728,7 @@ pub(crate) async fn start_session(
         Some(text) => SessionId::parse(text)?,
         None => SessionId::generate(),
     };
-    if inner.registry.contains(&id)
+    if inner.registry.contains_live(&id)
         || (options.id.is_some() && !extras.woken && inner.is_hibernated(&id))
     {
         return Err(SessionError::AlreadyStarted);
@@ -788,6 +800,11 @@ pub(crate) async fn start_session(
     session.set_live(&mut slot, live);
     inner.registry.insert_new(Arc::clone(&session))?;
     reservation.committed = true;
+    if extras.woken {
+        // The record it woke from goes while its lock is still held: the woken session
+        // cannot hibernate again (and store a new record) before the old one is removed.
+        let _ = crate::hibernate::blocking(|| inner.store.remove(&id));
+    }
     if let Some(deadline) = session.next_deadline_ms(inner) {
         inner.reaper.watch(inner, &session, deadline);
     }
@@ -804,7 +821,8 @@ const RETIRED_ATTEMPTS: u32 = 16;
 /// Runs `op` on session `id` — woken first if it is hibernated — and returns the session
 /// object it ran on with the result. When that object was retired meanwhile (hibernated or
 /// moved to a new guest version) and refused, `op` runs again on its successor; bounded, so
-/// a session that keeps retiring under a sender cannot loop it forever.
+/// a session that keeps retiring under a sender cannot loop it forever (each attempt finds
+/// a newer object, never the same retired one again).
 async fn on_session<T, Fut>(
     inner: &Arc<HostInner>,
     id: &str,
@@ -821,14 +839,8 @@ where
         if !(refused && session.was_retired()) || attempt == RETIRED_ATTEMPTS {
             return Ok((session, result));
         }
-        // The retiring task may not have removed the object from the registry yet (it can
-        // be preempted between the two steps): back off instead of spinning through every
-        // attempt against the same object.
-        if attempt > 2 {
-            tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)))).await;
-        } else {
-            tokio::task::yield_now().await;
-        }
+        // The next lookup passes over the retired object (even if the retiring thread has
+        // not removed it yet) and wakes or finds its successor.
         attempt += 1;
     }
 }

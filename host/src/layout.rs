@@ -18,7 +18,10 @@
 //! component fits a dense slot (its memories, core instances and tables), large otherwise.
 //! The two engines share fuel, epoch deadlines, stack limit and the compile cache; each guest
 //! is compiled for the engine of its layout. Per guest, `max_memory` lowers (dense) or sets
-//! (large) the memory a session may use; past it, growth traps with `memory_limit`.
+//! (large) the memory a session may use; past it, growth traps with `memory_limit`. Tables
+//! are capped too — a dense session's at the pool's [`TABLE_ELEMENTS`], a large one's at
+//! [`LARGE_TABLE_ELEMENTS`]: past them `table.grow` returns -1, so no table claims memory
+//! without bound.
 
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
@@ -56,6 +59,10 @@ impl std::fmt::Display for GuestLayout {
     }
 }
 
+/// Elements one table of a large session may grow to (8 MiB of function references). The
+/// interpreters built for the large layout start with tens of thousands.
+pub(crate) const LARGE_TABLE_ELEMENTS: usize = 1 << 20;
+
 /// The layout a guest gets and the memory each of its sessions may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Placement {
@@ -63,6 +70,17 @@ pub(crate) struct Placement {
     pub(crate) layout: GuestLayout,
     /// Most linear memory of one session, in bytes, all its memories together.
     pub(crate) memory_limit: u64,
+}
+
+impl Placement {
+    /// Most elements one table of a session may hold: past it (or past the table's own
+    /// maximum), `table.grow` returns -1.
+    pub(crate) fn table_elements(&self) -> usize {
+        match self.layout {
+            GuestLayout::Large => LARGE_TABLE_ELEMENTS,
+            _ => TABLE_ELEMENTS,
+        }
+    }
 }
 
 /// Why a component does not fit a dense slot, or `None` when it does.

@@ -10,9 +10,18 @@
 //! Invariant: an entry is removed only by the session it points to ([`remove_if_same`]), so an
 //! ID that was ended and started again is never removed by the old session's late cleanup.
 //!
+//! A retired session (hibernated, see `hibernate.rs`) stays in the map for the moment
+//! between its retirement and its removal. [`get_live`] does not return it, and
+//! [`insert_new`] replaces it: a sender that meets it goes on to wake the session at once,
+//! whatever the retiring thread is doing, instead of waiting for it to finish.
+//!
 //! [`remove_if_same`]: SessionRegistry::remove_if_same
+//! [`get_live`]: SessionRegistry::get_live
+//! [`insert_new`]: SessionRegistry::insert_new
 
 use std::sync::Arc;
+
+use papaya::{Compute, Operation};
 
 use crate::error::SessionError;
 use crate::id::SessionId;
@@ -35,20 +44,39 @@ impl SessionRegistry {
         }
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.map.pin().get(id).cloned()
+    /// The session under `id` unless the object there was retired (its successor is in the
+    /// snapshot store, or about to be registered).
+    pub(crate) fn get_live(&self, id: &str) -> Option<Arc<Session>> {
+        self.map
+            .pin()
+            .get(id)
+            .filter(|session| !session.was_retired())
+            .cloned()
     }
 
     pub(crate) fn contains(&self, id: &str) -> bool {
         self.map.pin().contains_key(id)
     }
 
-    /// Registers a new session; fails if the ID is taken.
+    /// Whether a session that is not retired is registered under `id`.
+    pub(crate) fn contains_live(&self, id: &str) -> bool {
+        self.map
+            .pin()
+            .get(id)
+            .is_some_and(|session| !session.was_retired())
+    }
+
+    /// Registers a new session, in place of a retired one under its ID (its successor);
+    /// fails if a session that is not retired holds the ID.
     pub(crate) fn insert_new(&self, session: Arc<Session>) -> Result<(), SessionError> {
-        if self.insert_as(session.id(), session) {
-            Ok(())
-        } else {
-            Err(SessionError::AlreadyStarted)
+        let map = self.map.pin();
+        let outcome = map.compute(session.id(), |entry| match entry {
+            Some((_, current)) if !current.was_retired() => Operation::Abort(()),
+            _ => Operation::Insert(Arc::clone(&session)),
+        });
+        match outcome {
+            Compute::Aborted(()) => Err(SessionError::AlreadyStarted),
+            _ => Ok(()),
         }
     }
 

@@ -181,6 +181,22 @@ impl Session {
             .store(host.clock.now_ms(), Ordering::Relaxed);
     }
 
+    /// A touch from outside the session's lock ([`crate::Host::touch`]): records activity
+    /// now; false when the object was retired, so the touch must go to its successor (the
+    /// stored record or the woken session). Paired with [`Self::active_since_retired`] after
+    /// `mark_retired`: of a touch and a hibernation that race, at least one sees the other.
+    pub(crate) fn touch_unless_retired(&self, host: &HostInner) -> bool {
+        self.last_active_ms
+            .store(host.clock.now_ms(), Ordering::SeqCst);
+        self.state.load(Ordering::SeqCst) != STATE_RETIRED
+    }
+
+    /// The last activity, read after this object was retired (see
+    /// [`Self::touch_unless_retired`]).
+    pub(crate) fn active_since_retired(&self) -> u64 {
+        self.last_active_ms.load(Ordering::SeqCst)
+    }
+
     /// Whether this session object was retired (hibernated or upgraded): the ID lives on,
     /// look it up again.
     pub(crate) fn was_retired(&self) -> bool {

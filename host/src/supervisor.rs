@@ -213,7 +213,7 @@ pub(crate) fn new_instance(
     guest: &Guest,
     began: Instant,
 ) -> Result<Live, SessionError> {
-    let mut ctx = SessionCtx::new(host, id, Arc::clone(&guest.name), guest.memory_limit());
+    let mut ctx = SessionCtx::new(host, id, Arc::clone(&guest.name), guest.placement());
     ctx.session = Arc::downgrade(session);
     let mut store = Store::new(guest.pre.instance_pre().engine(), ctx);
     store.limiter(|ctx| &mut ctx.limits);

@@ -399,3 +399,82 @@ async fn eventually_served(server: &TestServer) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Requests past `max_in_flight` are shed at once with 503 `overloaded`, whichever API route
+/// they take (one limit over all routes); health checks are still answered; once the held
+/// requests go, the API serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_max_in_flight_are_shed_with_503() {
+    let server = TestServer::start(HttpConfig {
+        max_in_flight: 4,
+        ..HttpConfig::default()
+    })
+    .await;
+    let (_, token) = server.counter_session().await;
+    let address = server.url("").trim_start_matches("http://").to_string();
+    // Four calls whose bodies never come: each holds a place until its connection goes.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(&address).await.expect("connects");
+        let head = format!(
+            "POST /v1/session/call HTTP/1.1\r\nhost: x\r\nx-session-id: {token}\r\n\
+             content-type: application/json\r\ncontent-length: 64\r\n\r\n{{"
+        );
+        stream.write_all(head.as_bytes()).await.expect("sent");
+        held.push(stream);
+    }
+    let client = reqwest::Client::new();
+    // The held requests reach the server in their own time: wait for the first shed one.
+    let shed = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let response = server
+                .post(&client, "/v1/session/touch", Some(&token), "")
+                .await;
+            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                break response;
+            }
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+            assert!(Instant::now() < deadline, "nothing was ever shed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let body: Value = shed.json().await.expect("a problem body");
+    assert_eq!(body["error"], "overloaded", "{body}");
+    // Every API route shares the limit: a call, a new session, a cast are shed too…
+    for (path, token) in [
+        ("/v1/session/call", Some(token.as_str())),
+        ("/v1/sessions", None),
+        ("/v1/session/cast", Some(token.as_str())),
+    ] {
+        let response = server.post(&client, path, token, "{}").await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+    }
+    // …while the operations routes are not.
+    for path in ["/healthz", "/metrics"] {
+        let response = client.get(server.url(path)).send().await.expect("answered");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let before = server.host.stats().sessions;
+    drop(held);
+    // The places free up as the connections close; the session answered throughout.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let response = server
+            .post(&client, "/v1/session/call", Some(&token), r#"{"op":"get"}"#)
+            .await;
+        if response.status() == StatusCode::OK {
+            break response.json::<Value>().await.expect("a JSON reply");
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "never served again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(reply["value"], 0, "{reply}");
+    assert_eq!(
+        server.host.stats().sessions,
+        before,
+        "the shed create made none"
+    );
+    server.stop().await;
+}

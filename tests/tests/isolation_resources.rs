@@ -1,5 +1,6 @@
 //! End-to-end: the hostile cases that are about resources — a published event over the
-//! maximum, thousands of timers — and what the host holds afterwards.
+//! maximum, thousands of timers, a table that grows without end — and what the host holds
+//! afterwards.
 //!
 //! After each offending case the session must be gone from the registry, its store (and so
 //! its pool slot) dropped, and no subscriber left: `HostStats::{sessions, instances,
@@ -8,7 +9,11 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sessionhost::{Host, HostStats, SessionError, SessionEvent, StartOptions, StopReason};
+use sessionhost::{
+    GuestLayout, GuestOptions, Host, HostStats, RestartPolicy, SessionError, SessionEvent,
+    StartOptions, StopReason,
+};
+use sessionhost_tests::protocol::lang_guest;
 use sessionhost_tests::support::{self, call, eventually, terminated};
 
 /// What must be back to where it was once an offending session has ended.
@@ -125,4 +130,55 @@ async fn stats_count_instances_and_subscribers_back_to_zero() {
     host.terminate(&ids[0]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
     back_to(&host, base).await;
+}
+
+/// A guest that grows a function table in a loop (`tests/wat/table-bomb.wat`: no declared
+/// maximum, 65 536 elements a step, halved when refused) is refused past the host's table
+/// cap, in both layouts — dense at the pool's table size, large at its own cap — instead of
+/// claiming memory until the process dies (2^32 elements of 8 bytes). `table.grow` returns
+/// -1 there, as the spec says of a table that cannot grow, so the guest carries on; the
+/// neighbour keeps answering, and nothing is left once it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_that_grows_without_end_is_refused_at_the_table_cap() {
+    let host = support::host().await;
+    let bomb = lang_guest("table-bomb");
+    for (name, layout) in [
+        ("bomb-dense", GuestLayout::Dense),
+        ("bomb-large", GuestLayout::Large),
+    ] {
+        let options = GuestOptions {
+            layout,
+            restart: RestartPolicy::Temporary,
+            ..GuestOptions::default()
+        };
+        host.load_guest_file_with(name, &bomb, options)
+            .await
+            .unwrap_or_else(|e| panic!("{name} loads: {e}"));
+    }
+    let neighbour = host.start(StartOptions::guest("counter")).await.unwrap();
+    let base = baseline(&host.stats());
+    for (round, (name, cap)) in [("bomb-dense", 2_000), ("bomb-large", 1 << 20)]
+        .into_iter()
+        .enumerate()
+    {
+        let id = host.start(StartOptions::guest(name)).await.unwrap();
+        for _ in 0..2 {
+            let reply = host
+                .call(&id, b"grow", None)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                String::from_utf8_lossy(&reply),
+                format!("refused at {cap:08}"),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            call(&host, &neighbour, json!({"op":"incr"})).await.unwrap(),
+            json!({"value": round + 1}),
+            "{name}: the neighbour"
+        );
+        host.terminate(&id).await.unwrap();
+        back_to(&host, base).await;
+    }
 }

@@ -8,7 +8,9 @@
 //!   module that exports the world's functions into a component: it embeds the world's type
 //!   information (so the core module needs no `component-type` object linked in) and wraps
 //!   the module with the preview 1 reactor adapter of the same wasmtime release the host
-//!   embeds, which maps the module's `wasi_snapshot_preview1` imports onto WASI 0.2.
+//!   embeds, which maps the module's `wasi_snapshot_preview1` imports onto WASI 0.2. The
+//!   core module may also be WebAssembly text (`.wat`), for guests written by hand (the
+//!   hostile test guests in `tests/wat/`).
 //!
 //! The WIT comes from the repository's `wit/session.wit`, compiled into the tool, so bindings
 //! and components always match the host built from the same checkout; `--wit <path>` reads
@@ -50,7 +52,8 @@ enum Command {
     },
     /// Turn a wasm32-wasi reactor core module into a sessionhost guest component.
     Componentize {
-        /// The core module (`.wasm`) built by clang, zig or another compiler.
+        /// The core module (`.wasm`) built by clang, zig or another compiler, or written as
+        /// WebAssembly text (`.wat`).
         core: PathBuf,
         /// Where to write the component.
         #[arg(short, long)]
@@ -107,10 +110,16 @@ fn bindgen_c(mut resolve: Resolve, world: WorldId, outdir: &Path) -> Result<()> 
 
 /// Embeds the world's type information into `core` and encodes it as a component.
 fn componentize(resolve: &Resolve, world: WorldId, core: &Path, output: &Path) -> Result<()> {
-    let mut module = fs::read(core).with_context(|| format!("reading {}", core.display()))?;
-    if module.get(..4) != Some(b"\0asm".as_slice()) {
+    let bytes = fs::read(core).with_context(|| format!("reading {}", core.display()))?;
+    let mut module = if bytes.get(..4) == Some(b"\0asm".as_slice()) {
+        bytes
+    } else if core.extension().is_some_and(|e| e == "wat") {
+        wat::parse_bytes(&bytes)
+            .with_context(|| format!("parsing {}", core.display()))?
+            .into_owned()
+    } else {
         bail!("{} is not a WebAssembly module", core.display());
-    }
+    };
     wit_component::embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8)?;
     let component = ComponentEncoder::default()
         .validate(true)

@@ -53,8 +53,10 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     /// Most open connections; further ones are closed at once. Default: 10 000.
     pub max_connections: usize,
-    /// Most requests handled at once; beyond, requests get 503 at once (load shedding).
-    /// Default: 4 096.
+    /// Most session and admin API requests handled at once, over all their routes (a request
+    /// counts until its response starts; a stream's body does not hold a place). Beyond, a
+    /// request gets 503 `overloaded` at once (load shedding). `/metrics`, `/healthz` and
+    /// `/readyz` are never shed. Default: 4 096.
     pub max_in_flight: usize,
     /// New sessions per minute from one client IP address, as a token bucket (a burst of
     /// this many, then this many per minute); beyond it, `429 rate_limited` with

@@ -31,6 +31,7 @@ use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{ServiceBuilder, ServiceExt as _};
 
 use crate::error::ConfigError;
@@ -153,8 +154,9 @@ fn stored_key(dir: &Path) -> Result<TokenKeys, String> {
 }
 
 /// The server's routes: the session API (behind [`SessionLayer`]), the admin API (when a
-/// token is configured), `/metrics`, `/healthz`, `/readyz` and `/v1/openapi.json`, with the
-/// body limit, request timeout and load shedding.
+/// token is configured), `/metrics`, `/healthz`, `/readyz` and `/v1/openapi.json`. The two
+/// APIs have the body limit, the request timeout and load shedding above `max_in_flight`
+/// (one limit for all their routes); the operations routes are never shed.
 pub fn router(host: Host, config: &HttpConfig, keys: TokenKeys) -> Result<Router, ConfigError> {
     config.validate()?;
     let layer = SessionLayer::with_keys(host.clone(), config.clone(), keys)?;
@@ -173,23 +175,31 @@ pub fn router(host: Host, config: &HttpConfig, keys: TokenKeys) -> Result<Router
         .route("/readyz", get(ready))
         .route("/v1/openapi.json", get(openapi))
         .with_state(host.clone());
+    // `Router::layer` wraps every route separately, so the in-flight limit is one semaphore
+    // shared by all of them (a plain `concurrency_limit` would give each route its own).
     let limits = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
             ApiError::Overloaded
         }))
         .load_shed()
-        .concurrency_limit(config.max_in_flight)
+        .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ));
+    // The limits cover the session and admin APIs. The operations routes stay outside them,
+    // so that health checks and scrapes are answered while the APIs shed load.
     Ok(Router::new()
         .merge(sessions)
         .merge(admin::router(host, config.admin_token.as_deref()))
-        .merge(ops)
         .fallback(|| async { ApiError::NotFound("no such route") })
         .layer(DefaultBodyLimit::max(config.max_body_bytes()))
-        .layer(limits))
+        .layer(limits)
+        .merge(ops)
+        // Turn every handler into its finished route now. A handler left waiting for its
+        // state is layered anew on each request: the layers would be rebuilt per request
+        // and the in-flight semaphore would be a fresh one every time (no limit at all).
+        .with_state(()))
 }
 
 async fn ready(axum::extract::State(host): axum::extract::State<Host>) -> impl IntoResponse {

@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use papaya::{Compute, Operation};
+
 use super::{SnapshotRecord, SnapshotStore, StoreError};
 
 type Map = papaya::HashMap<Box<str>, Box<[u8]>, foldhash::fast::RandomState>;
@@ -76,6 +78,26 @@ impl SnapshotStore for MemoryStore {
 
     fn remove(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.map.pin().remove(id).is_some())
+    }
+
+    fn touch(&self, id: &str, last_active_ms: u64) -> Result<bool, StoreError> {
+        let map = self.map.pin();
+        // Compare-and-swap on the entry: a record removed meanwhile is not re-inserted.
+        let outcome = map.compute(id.into(), |entry| match entry {
+            None => Operation::Abort(None),
+            Some((_, bytes)) => match decode(id, bytes) {
+                Ok(mut record) => {
+                    record.last_active_ms = last_active_ms;
+                    Operation::Insert(record.encode().into_boxed_slice())
+                }
+                Err(error) => Operation::Abort(Some(error)),
+            },
+        });
+        match outcome {
+            Compute::Updated { .. } | Compute::Inserted(..) => Ok(true),
+            Compute::Aborted(None) | Compute::Removed(..) => Ok(false),
+            Compute::Aborted(Some(error)) => Err(error),
+        }
     }
 
     fn contains(&self, id: &str) -> Result<bool, StoreError> {

@@ -76,6 +76,12 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug + 'static {
     /// Removes the record under `id`; true when there was one.
     fn remove(&self, id: &str) -> Result<bool, StoreError>;
 
+    /// Sets the `last_active_ms` of the record under `id` (a touch of a hibernated session);
+    /// true when there was one. Atomic with the other writes: a record taken or removed
+    /// meanwhile is never stored again (a get-then-put would bring back a woken session's
+    /// old state).
+    fn touch(&self, id: &str, last_active_ms: u64) -> Result<bool, StoreError>;
+
     /// Whether a record is stored under `id`.
     fn contains(&self, id: &str) -> Result<bool, StoreError>;
 
@@ -411,6 +417,17 @@ pub(crate) mod conformance {
         assert_eq!(store.take("a").expect("take again"), None);
         assert!(!store.contains("a").expect("contains"));
         assert_eq!(store.len().expect("len"), 1);
+
+        // touch sets the last activity of an existing record only.
+        assert!(store.touch("b", 42).expect("touch"));
+        let touched = store.get("b").expect("get").expect("still there");
+        assert_eq!(touched.last_active_ms, 42);
+        assert_eq!(touched.state, b.state);
+        assert!(!store.touch("a", 42).expect("touch a taken record"));
+        assert!(
+            !store.contains("a").expect("contains"),
+            "touch brought it back"
+        );
 
         assert!(store.remove("b").expect("remove"));
         assert!(!store.remove("b").expect("remove again"));

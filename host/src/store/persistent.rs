@@ -157,6 +157,24 @@ impl SnapshotStore for PersistentStore {
         self.write(|table| Ok(table.remove(id)?.is_some()))
     }
 
+    fn touch(&self, id: &str, last_active_ms: u64) -> Result<bool, StoreError> {
+        // One write transaction: read, change, write back, or nothing if it is gone.
+        let record = self.write(|table| {
+            let Some(bytes) = table.get(id)? else {
+                return Ok(None);
+            };
+            let mut record = match decode(id, bytes.value()) {
+                Ok(record) => record,
+                Err(error) => return Ok(Some(Err(error))),
+            };
+            drop(bytes);
+            record.last_active_ms = last_active_ms;
+            table.insert(id, record.encode().as_slice())?;
+            Ok(Some(Ok(())))
+        })?;
+        record.transpose().map(|done| done.is_some())
+    }
+
     fn contains(&self, id: &str) -> Result<bool, StoreError> {
         self.read(|table| Ok(table.get(id)?.is_some()))
     }
