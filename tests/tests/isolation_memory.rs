@@ -2,7 +2,8 @@
 //! binary so that no other test's allocations move the process's resident memory.
 //!
 //! A loop of offending sessions — traps, memory bombs, stack overflows, loops cut at their
-//! deadline, timer and log floods, oversized replies and events — each checked to be gone
+//! deadline, timer and log floods, oversized replies and events, and a large-layout session
+//! that grows a table to its 8 MiB cap (`tests/wat/table-bomb.wat`) — each checked to be gone
 //! (`HostStats::{sessions, instances, subscribers}` back to zero) before the next; then the
 //! process's resident set (`/proc/self/statm`) must not have grown by more than
 //! [`RSS_BOUND_MIB`] over a warmed-up baseline.
@@ -10,9 +11,12 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sessionhost::{Host, StartOptions};
+use sessionhost::{GuestLayout, GuestOptions, Host, RestartPolicy, StartOptions};
+use sessionhost_tests::protocol::lang_guest;
 use sessionhost_tests::support::{self, eventually};
 
+/// Offending sessions run before the baseline is taken (each offence twice).
+const WARM_UP: usize = 2 * 9;
 /// Offending sessions run after the warm-up.
 const ROUNDS: usize = 300;
 /// Most the resident set may grow over the loop: allocator caches and tracing buffers, not
@@ -30,9 +34,9 @@ fn rss_mib() -> f64 {
     pages * 4096.0 / (1024.0 * 1024.0)
 }
 
-/// The offences, in turn.
-fn offence(round: usize) -> Value {
-    match round % 8 {
+/// The offences, in turn: the guest and the request.
+fn offence(round: usize) -> (&'static str, Value) {
+    let hostile = match round % 9 {
         0 => json!({"op":"trap"}),
         1 => json!({"op":"grow","mib":64}),
         2 => json!({"op":"stack"}),
@@ -40,17 +44,20 @@ fn offence(round: usize) -> Value {
         4 => json!({"op":"timers","n":1000,"delay_ms":60_000}),
         5 => json!({"op":"log_spam","n":1000}),
         6 => json!({"op":"huge","bytes":100_000}),
-        _ => json!({"op":"publish","n":100,"bytes":100_000}),
-    }
+        7 => json!({"op":"publish","n":100,"bytes":100_000}),
+        _ => return ("table-bomb", json!("grow")),
+    };
+    ("hostile", hostile)
 }
 
 async fn offend(host: &Host, round: usize) {
+    let (guest, request) = offence(round);
     let id = host
-        .start(StartOptions::guest("hostile"))
+        .start(StartOptions::guest(guest))
         .await
         .expect("the offender starts");
     let events = host.subscribe(&id).expect("a subscriber attaches");
-    let _ = support::call(host, &id, offence(round)).await;
+    let _ = host.call(&id, request.to_string().as_bytes(), None).await;
     if host.is_started(&id) {
         host.terminate(&id).await.expect("the offender ends");
     }
@@ -71,7 +78,15 @@ async fn the_host_returns_to_its_memory_baseline_after_offending_sessions() {
             .call_timeout(Duration::from_millis(50)),
     )
     .await;
-    for round in 0..2 * 8 {
+    let large = GuestOptions {
+        layout: GuestLayout::Large,
+        restart: RestartPolicy::Temporary,
+        ..GuestOptions::default()
+    };
+    host.load_guest_file_with("table-bomb", lang_guest("table-bomb"), large)
+        .await
+        .expect("the table bomb loads");
+    for round in 0..WARM_UP {
         offend(&host, round).await;
     }
     let before = rss_mib();
@@ -80,7 +95,7 @@ async fn the_host_returns_to_its_memory_baseline_after_offending_sessions() {
     }
     let after = rss_mib();
     let stats = host.stats();
-    assert_eq!(stats.started_total, (ROUNDS + 16) as u64);
+    assert_eq!(stats.started_total, (ROUNDS + WARM_UP) as u64);
     assert_eq!(stats.ended_total, stats.started_total);
     eprintln!(
         "rss before {before:.1} MiB, after {ROUNDS} offending sessions {after:.1} MiB (+{:.1})",
