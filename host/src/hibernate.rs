@@ -29,7 +29,7 @@
 //! where the runtime allows it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::MutexGuard;
 
@@ -45,6 +45,10 @@ use crate::{RestoreFrom, StartOptions, StopReason};
 /// [`HostInner::expire_stored`]): a burst of expiries never takes more than this many
 /// instances or `max_sessions` places.
 pub(crate) const EXPIRY_WAKES: usize = 16;
+
+/// Polls for the successor of a retired session ([`HostInner::successor`]): a few yields,
+/// then 1 ms sleeps, about a second in all.
+const SUCCESSOR_POLLS: u32 = 1_000;
 
 /// What storing a live session's snapshot came to.
 enum Stored {
@@ -205,7 +209,7 @@ impl HostInner {
             Ok(Some(record)) => record,
             // Another waker may have registered the session and removed its record since
             // the caller looked in the registry: look there again before giving up.
-            Ok(None) => return self.registry.get_live(id).ok_or_else(not_found),
+            Ok(None) => return self.successor(id).await,
             Err(error) => return Err(self.unreadable(id, error)),
         };
         if self
@@ -217,6 +221,30 @@ impl HostInner {
             return Err(not_found());
         }
         self.wake_record(id, record).await
+    }
+
+    /// The live session under `id`, when no record of it is stored. The registry may hold a
+    /// retired object for a moment: one being hibernated (gone once its thread removes it),
+    /// or one whose successor is about to take its place (a wake that took the record, an
+    /// upgrade). Lookups pass over it; this waits, boundedly, for the successor, so that a
+    /// thread preempted between the two steps costs its senders a wait, not an error.
+    async fn successor(&self, id: &str) -> Result<Arc<Session>, SessionError> {
+        for attempt in 0..SUCCESSOR_POLLS {
+            if let Some(session) = self.registry.get_live(id) {
+                return Ok(session);
+            }
+            if !self.registry.contains(id) {
+                break; // nothing in between: the session is gone
+            }
+            if attempt < 8 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        self.registry
+            .get_live(id)
+            .ok_or_else(|| crate::id::not_found(id))
     }
 
     /// Ends a hibernated session whose idle TTL ran out the way a live one ends: woken
@@ -261,7 +289,6 @@ impl HostInner {
         id: &str,
         record: SnapshotRecord,
     ) -> Result<Arc<Session>, SessionError> {
-        let not_found = || crate::id::not_found(id);
         let began = Instant::now();
         let options = StartOptions {
             id: Some(id.to_string()),
@@ -291,7 +318,7 @@ impl HostInner {
                 );
                 Ok(session)
             }
-            Err(SessionError::AlreadyStarted) => self.registry.get_live(id).ok_or_else(not_found),
+            Err(SessionError::AlreadyStarted) => self.successor(id).await,
             Err(
                 e @ (SessionError::SessionLimitReached { .. }
                 | SessionError::ShuttingDown

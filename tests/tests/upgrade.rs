@@ -232,3 +232,61 @@ async fn a_guests_directory_is_hot_loaded_and_bad_files_change_nothing() {
     .await;
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Messages that race a live upgrade all reach the session: a sender that meets the old
+/// object as it is retired waits for the new one to take its place, never answered
+/// `session_not_found`. Eight sessions take casts and calls from their own tasks while the
+/// guest is upgraded back and forth; every message is accepted and counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_racing_an_upgrade_all_reach_the_session() {
+    let host = host_with("counter", guests::COUNTER, migrate()).await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(host.start(StartOptions::guest("counter")).await.unwrap());
+    }
+    let senders: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (host, id) = (host.clone(), id.clone());
+            tokio::spawn(async move {
+                for n in 0..200 {
+                    if n % 4 == 0 {
+                        call(&host, &id, json!({"op":"incr"})).await
+                    } else {
+                        cast(&host, &id, json!({"op":"incr"}))
+                            .await
+                            .map(|()| json!(null))
+                    }
+                    .unwrap_or_else(|e| panic!("message {n}: {e}"));
+                    if n % 16 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let builds = [
+        guest_bytes(guests::COUNTER),
+        another_build(&guest_bytes(guests::COUNTER)),
+    ];
+    for round in 0..6 {
+        host.upgrade_guest("counter", &builds[(round + 1) % 2], None)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    for id in &ids {
+        assert_eq!(
+            call(&host, id, json!({"op":"get"})).await.unwrap(),
+            json!({"value": 200}),
+            "{id}"
+        );
+    }
+    assert!(
+        host.metrics().counters.upgrades_total > 0,
+        "no session moved while messages were flowing"
+    );
+}
