@@ -20,7 +20,7 @@
 //! checks the list at compile time, so adding a guest without a test fails to
 //! compile (the pattern of wasmtime's test programs):
 //!
-//! ```ignore
+//! ```text
 //! macro_rules! assert_has_test {
 //!     ($name:ident) => {
 //!         #[expect(unused_imports, reason = "only checks that the test exists")]
