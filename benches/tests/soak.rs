@@ -2,7 +2,8 @@
 //! traffic (calls, casts, bursts, SSE, WebSocket, terminations, hibernation wake-ups,
 //! hostile sessions) against a real server on loopback, then the same checks as `make soak`:
 //! no lost call or cast, no value other than the ledger's, no state regression, no error a
-//! counter session must not get, no missing event.
+//! counter session must not get, no missing event, no stuck client, a clean shutdown, and
+//! wake-ups from hibernation.
 
 use sessionhost_bench::soak::{self, SoakConfig};
 
@@ -13,15 +14,11 @@ async fn short_soak_loses_nothing() {
         .await
         .expect("the soak runs");
     eprintln!("{summary}");
+    // Everything `make soak` fails on (lost requests, ledger mismatches, regressions,
+    // unexpected answers, missing events, stuck clients, a failed shutdown)…
+    assert!(summary.passed(), "{:?}\n{summary}", summary.failures());
+    // …and enough of every kind of traffic to mean something.
     let t = &summary.tally;
-    assert_eq!(t.lost(), 0, "lost requests\n{summary}");
-    assert_eq!(t.mismatches, 0, "lost or doubled increments\n{summary}");
-    assert_eq!(t.regressions, 0, "state went backwards\n{summary}");
-    assert_eq!(
-        t.unexpected, 0,
-        "errors a counter session must not get\n{summary}"
-    );
-    assert_eq!(t.events_lost, 0, "events missing\n{summary}");
     assert!(
         t.increments > 1_000,
         "too little traffic to mean anything\n{summary}"
@@ -29,8 +26,4 @@ async fn short_soak_loses_nothing() {
     assert!(t.final_checked as usize >= config.sessions / 2, "{summary}");
     assert!(t.terminated > 0 && t.hostile_ended > 0, "{summary}");
     assert!(t.websockets > 0 && t.subscriptions > 0, "{summary}");
-    assert!(
-        summary.counters.as_ref().is_some_and(|c| c.woken_total > 0),
-        "no wake-up from hibernation\n{summary}"
-    );
 }

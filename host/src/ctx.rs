@@ -55,25 +55,13 @@ pub(crate) struct SessionCtx {
     wasi: Option<Box<WasiState>>,
     /// Pending timers, created on first `send-after`.
     pub(crate) timers: Option<Box<SessionTimers>>,
-    /// Counts this store's instance in `HostStats::instances` until the store is dropped.
-    _slot: InstanceSlot,
 }
 
-/// Counts one live store (and so one pool slot) in [`HostInner::instances`] from its creation
-/// to its drop. Holds the host weakly, like the rest of the store data.
-pub(crate) struct InstanceSlot(Weak<HostInner>);
-
-impl InstanceSlot {
-    fn new(host: &Arc<HostInner>) -> Self {
-        host.instances
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self(Arc::downgrade(host))
-    }
-}
-
-impl Drop for InstanceSlot {
+/// A context counts its store (and so one pool slot) in [`HostInner::instances`] from its
+/// creation ([`SessionCtx::new`]) to its drop.
+impl Drop for SessionCtx {
     fn drop(&mut self) {
-        if let Some(host) = self.0.upgrade() {
+        if let Some(host) = self.host.upgrade() {
             host.instances
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -94,6 +82,8 @@ impl SessionCtx {
     ) -> Self {
         let config = &host.config;
         let memory = usize::try_from(placement.memory_limit).unwrap_or(usize::MAX);
+        host.instances
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
             id,
             guest_name,
@@ -115,7 +105,6 @@ impl SessionCtx {
             max_timers: config.max_timers_per_session,
             wasi: None,
             timers: None,
-            _slot: InstanceSlot::new(host),
         }
     }
 

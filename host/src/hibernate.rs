@@ -212,15 +212,23 @@ impl HostInner {
             Ok(None) => return self.successor(id).await,
             Err(error) => return Err(self.unreadable(id, error)),
         };
-        if self
-            .hibernated_expiry_ms(record.last_active_ms)
-            .is_some_and(|deadline| deadline <= self.clock.now_ms())
-        {
-            let (host, id) = (Arc::clone(self), id.to_string());
-            tokio::spawn(async move { host.expire_stored(&id).await });
+        if self.end_if_expired(id, &record) {
             return Err(not_found());
         }
         self.wake_record(id, record).await
+    }
+
+    /// When the stored session's idle TTL has run out, starts ending it
+    /// ([`Self::expire_stored`], in a task of its own) and says so.
+    fn end_if_expired(self: &Arc<Self>, id: &str, record: &SnapshotRecord) -> bool {
+        let expired = self
+            .hibernated_expiry_ms(record.last_active_ms)
+            .is_some_and(|deadline| deadline <= self.clock.now_ms());
+        if expired {
+            let (host, id) = (Arc::clone(self), id.to_string());
+            tokio::spawn(async move { host.expire_stored(&id).await });
+        }
+        expired
     }
 
     /// The live session under `id`, when no record of it is stored. The registry may hold a
@@ -387,15 +395,10 @@ impl HostInner {
         let Ok(Some(record)) = self.store.get(id) else {
             return; // woken or dropped meanwhile
         };
-        let now = self.clock.now_ms();
-        if self
-            .hibernated_expiry_ms(record.last_active_ms)
-            .is_some_and(|deadline| deadline <= now)
-        {
-            let (host, id) = (Arc::clone(self), id.to_string());
-            tokio::spawn(async move { host.expire_stored(&id).await });
+        if self.end_if_expired(id, &record) {
             return;
         }
+        let now = self.clock.now_ms();
         match self.hibernated_deadline_ms(&record) {
             Some(deadline) if deadline <= now => {
                 // A timer is due: wake the session; its timers are re-armed and fire.

@@ -151,9 +151,7 @@ pub(crate) struct HostInner {
     /// instantiated, released exactly once when it ends (or when its start fails).
     live: AtomicUsize,
     /// Component instances alive (one per live session, plus load-time test instances): a
-    /// `Store` holds one pool slot until it is dropped. Kept by [`InstanceSlot`].
-    ///
-    /// [`InstanceSlot`]: crate::ctx::InstanceSlot
+    /// `Store` holds one pool slot until it is dropped. Kept by [`SessionCtx`]'s new and drop.
     pub(crate) instances: AtomicUsize,
     rate: Option<RateLimiter>,
     shutting_down: AtomicBool,
@@ -585,10 +583,7 @@ impl Host {
     /// when no session with this ID is hibernated (it may be live: see [`Host::info`]).
     pub fn hibernated_info(&self, id: &str) -> Result<Option<HibernatedInfo>, SessionError> {
         let id = SessionId::parse(id)?;
-        let record = self
-            .inner
-            .store
-            .get(id.as_str())
+        let record = crate::hibernate::blocking(|| self.inner.store.get(id.as_str()))
             .map_err(|e| self.inner.unreadable(id.as_str(), e))?;
         let at = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
         Ok(record.map(|r| HibernatedInfo {
@@ -618,13 +613,7 @@ impl Host {
             mailbox_full_total: c.mailbox_full.get(),
             guests: self.inner.guests.list().len(),
             instances: self.inner.instances.load(Ordering::Relaxed),
-            subscribers: self
-                .inner
-                .registry
-                .sessions()
-                .iter()
-                .map(|s| s.subscriber_count())
-                .sum(),
+            subscribers: self.inner.registry.sum(Session::subscriber_count),
         }
     }
 

@@ -103,6 +103,11 @@ impl SessionRegistry {
         self.map.pin().keys().cloned().collect()
     }
 
+    /// `f` summed over the registered sessions, without collecting them.
+    pub(crate) fn sum(&self, f: impl Fn(&Session) -> usize) -> usize {
+        self.map.pin().values().map(|session| f(session)).sum()
+    }
+
     pub(crate) fn sessions(&self) -> Vec<Arc<Session>> {
         self.map.pin().values().cloned().collect()
     }

@@ -209,7 +209,7 @@ impl Session {
     }
 
     pub(crate) fn has_subscribers(&self) -> bool {
-        self.events.get().is_some_and(|tx| tx.receiver_count() > 0)
+        self.subscriber_count() > 0
     }
 
     /// When this session hibernates (host clock milliseconds), if it can.

@@ -258,7 +258,7 @@ async fn concurrent_wakers_all_reach_the_session() {
 async fn a_subscriber_racing_hibernation_gets_every_event() {
     let host = support::host_with(config()).await;
     let id = host.start(StartOptions::default()).await.unwrap();
-    let mut value = 0;
+    let (mut value, mut subscribed_rounds, mut hibernated_rounds) = (0, 0, 0);
     for _ in 0..300 {
         let hibernating = {
             let (host, id) = (host.clone(), id.clone());
@@ -269,18 +269,33 @@ async fn a_subscriber_racing_hibernation_gets_every_event() {
         value += 1;
         let reply = call(&host, &id, json!({"op":"incr"})).await.unwrap();
         assert_eq!(reply, json!({"value": value}));
-        if let Ok(mut events) = subscribed {
-            assert!(!hibernated, "hibernated with a subscriber");
-            let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
-                .await
-                .expect("the event arrives")
-                .expect("the subscription is still open");
-            assert!(
-                matches!(event, sessionhost::SessionEvent::Published(_)),
-                "{event:?}"
-            );
+        match subscribed {
+            Ok(mut events) => {
+                assert!(!hibernated, "hibernated with a subscriber");
+                subscribed_rounds += 1;
+                let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+                    .await
+                    .expect("the event arrives")
+                    .expect("the subscription is still open");
+                assert!(
+                    matches!(event, sessionhost::SessionEvent::Published(_)),
+                    "{event:?}"
+                );
+            }
+            // Refused only because the session went into the store first.
+            Err(e) => {
+                assert!(
+                    matches!(e, sessionhost::SessionError::SessionNotFound),
+                    "{e}"
+                );
+                assert!(hibernated, "refused a subscriber of a live session");
+            }
         }
+        hibernated_rounds += usize::from(hibernated);
     }
+    // Both sides of the race happened.
+    assert!(subscribed_rounds > 0, "never subscribed");
+    assert!(hibernated_rounds > 0, "never hibernated");
 }
 
 /// Casts that race the session's hibernation and the wake-ups that follow it are each

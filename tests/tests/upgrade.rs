@@ -4,6 +4,9 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers panic on a broken fixture")]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde_json::json;
 use sessionhost::{GuestOptions, Host, SessionId, SessionInfo, StartOptions, UpgradePolicy};
 use sessionhost_tests::support::{self, call, cast, eventually};
@@ -235,58 +238,64 @@ async fn a_guests_directory_is_hot_loaded_and_bad_files_change_nothing() {
 
 /// Messages that race a live upgrade all reach the session: a sender that meets the old
 /// object as it is retired waits for the new one to take its place, never answered
-/// `session_not_found`. Eight sessions take casts and calls from their own tasks while the
-/// guest is upgraded back and forth; every message is accepted and counted once.
+/// `session_not_found`. Eight sessions take casts and calls from their own tasks, without
+/// pause, for as long as the guest is upgraded back and forth; every message is accepted
+/// and counted once, and the sessions moved while the messages flowed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_racing_an_upgrade_all_reach_the_session() {
     let host = host_with("counter", guests::COUNTER, migrate()).await;
-    let mut ids = Vec::new();
-    for _ in 0..8 {
-        ids.push(host.start(StartOptions::guest("counter")).await.unwrap());
-    }
-    let senders: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            let (host, id) = (host.clone(), id.clone());
-            tokio::spawn(async move {
-                for n in 0..200 {
-                    if n % 4 == 0 {
-                        call(&host, &id, json!({"op":"incr"})).await
-                    } else {
-                        cast(&host, &id, json!({"op":"incr"}))
-                            .await
-                            .map(|()| json!(null))
-                    }
-                    .unwrap_or_else(|e| panic!("message {n}: {e}"));
-                    if n % 16 == 0 {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            })
-        })
-        .collect();
     let builds = [
         guest_bytes(guests::COUNTER),
         another_build(&guest_bytes(guests::COUNTER)),
     ];
+    // Both builds compiled once before the race, so the upgrades below are quick.
+    for build in builds.iter().rev() {
+        host.upgrade_guest("counter", build, None).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(host.start(StartOptions::guest("counter")).await.unwrap());
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (host, id, done) = (host.clone(), id.clone(), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut sent = 0_u64;
+                while !done.load(Ordering::Relaxed) {
+                    if sent.is_multiple_of(4) {
+                        call(&host, &id, json!({"op":"incr"})).await.map(drop)
+                    } else {
+                        cast(&host, &id, json!({"op":"incr"})).await
+                    }
+                    .unwrap_or_else(|e| panic!("message {sent}: {e}"));
+                    sent += 1;
+                    if sent.is_multiple_of(16) {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                sent
+            })
+        })
+        .collect();
+    let before = host.metrics().counters.upgrades_total;
     for round in 0..6 {
-        host.upgrade_guest("counter", &builds[(round + 1) % 2], None)
+        host.upgrade_guest("counter", &builds[round % 2], None)
             .await
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    for id in &ids {
+    let moved = host.metrics().counters.upgrades_total - before;
+    done.store(true, Ordering::Relaxed);
+    for (id, sender) in ids.iter().zip(senders) {
+        let sent = sender.await.unwrap();
+        assert!(sent > 0, "{id}: sent nothing");
         assert_eq!(
             call(&host, id, json!({"op":"get"})).await.unwrap(),
-            json!({"value": 200}),
+            json!({ "value": sent }),
             "{id}"
         );
     }
-    assert!(
-        host.metrics().counters.upgrades_total > 0,
-        "no session moved while messages were flowing"
-    );
+    assert!(moved > 0, "no session moved while messages were flowing");
 }

@@ -93,7 +93,9 @@ impl Driver {
                     .post("/v1/session/touch", Some(&session.token), String::new())
                     .await;
                 self.tally.control.record(&outcome);
-                self.tally.counter_error(&outcome, LOAD_ERRORS, "touch");
+                if !matches!(outcome, Outcome::Ok(..)) {
+                    self.tally.counter_error(&outcome, LOAD_ERRORS, "touch");
+                }
             }
             Op::WebSocket => self.websocket(session).await,
             Op::Subscribe => self.subscribe(session).await,

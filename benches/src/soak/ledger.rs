@@ -27,8 +27,6 @@ const PROBLEMS_KEPT: usize = 25;
 /// Requests of one class, by outcome.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Count {
-    /// Requests sent.
-    pub sent: u64,
     /// Answered with a success.
     pub answered: u64,
     /// Answered with a typed error.
@@ -38,9 +36,13 @@ pub struct Count {
 }
 
 impl Count {
+    /// Requests sent: each ends answered, refused with a typed error, or lost.
+    pub fn sent(&self) -> u64 {
+        self.answered + self.typed + self.lost
+    }
+
     /// Counts one request by its outcome.
     pub(crate) fn record(&mut self, outcome: &Outcome) {
-        self.sent += 1;
         match outcome {
             Outcome::Ok(..) => self.answered += 1,
             Outcome::Typed(..) => self.typed += 1,
@@ -49,7 +51,6 @@ impl Count {
     }
 
     fn merge(&mut self, other: Count) {
-        self.sent += other.sent;
         self.answered += other.answered;
         self.typed += other.typed;
         self.lost += other.lost;
@@ -128,7 +129,13 @@ impl Tally {
                 }
             }
             Outcome::Lost(why) => self.problem(format!("{what}: lost: {why}")),
-            Outcome::Ok(..) => {}
+            // Callers get here with a success only when its body was not what the API
+            // promises (not JSON, or no token).
+            Outcome::Ok(status, body) => {
+                self.unexpected += 1;
+                let body = String::from_utf8_lossy(body);
+                self.problem(format!("{what}: unusable {status} reply: {body:.80}"));
+            }
         }
     }
 
@@ -333,7 +340,7 @@ mod tests {
             "call",
         );
         a.merge(b);
-        assert_eq!(a.calls.sent, 2);
+        assert_eq!(a.calls.sent(), 2);
         assert_eq!(a.lost(), 1);
         assert_eq!(a.casts.typed, 1);
         assert_eq!(a.counter_errors["mailbox_full"], 1);

@@ -219,6 +219,11 @@ impl Driver {
                 .await
                 .is_err()
             {
+                // The frame that failed is lost too.
+                match kind {
+                    0 => ws.pending += 1,
+                    _ => self.tally.calls.lost += 1,
+                }
                 self.ws_lost(&mut ws, "websocket: send failed");
                 return;
             }
@@ -243,7 +248,6 @@ impl Driver {
     }
 
     fn ws_lost(&mut self, ws: &mut WsLedger, why: &str) {
-        self.tally.casts.sent += ws.pending;
         self.tally.casts.lost += ws.pending;
         self.tally.problem(why.to_owned());
     }
@@ -279,9 +283,7 @@ impl WsLedger {
                 }
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
                 other => {
-                    tally.calls.sent += 1;
                     tally.calls.lost += 1;
-                    tally.casts.sent += self.pending;
                     tally.casts.lost += self.pending;
                     tally.problem(format!("websocket: no reply to call {id}: {other:?}"));
                     return false;
@@ -307,14 +309,12 @@ impl WsLedger {
                 }
                 (Some("reply" | "error"), Some(reply_id)) if reply_id == id => {
                     let accepted = self.pending.saturating_sub(refused);
-                    tally.casts.sent += self.pending;
                     tally.casts.answered += accepted;
                     tally.casts.typed += refused.min(self.pending);
                     for _ in 0..accepted {
                         session.accepted(self.cast_by, tally);
                     }
                     self.pending = 0;
-                    tally.calls.sent += 1;
                     if frame["type"] == "error" {
                         tally.calls.typed += 1;
                         let kind = frame["error"].as_str().unwrap_or("?").to_owned();

@@ -102,7 +102,7 @@ impl Summary {
     /// Requests per second, all classes.
     pub fn requests_per_s(&self) -> f64 {
         let t = &self.tally;
-        let sent = t.calls.sent + t.casts.sent + t.hostile.sent + t.control.sent;
+        let sent = t.calls.sent() + t.casts.sent() + t.hostile.sent() + t.control.sent();
         sent as f64 / self.elapsed.as_secs_f64().max(0.001)
     }
 }
@@ -111,7 +111,10 @@ fn count_row(f: &mut fmt::Formatter<'_>, name: &str, c: Count) -> fmt::Result {
     writeln!(
         f,
         "  {name:<16}{:>10}{:>10}{:>10}{:>8}",
-        c.sent, c.answered, c.typed, c.lost
+        c.sent(),
+        c.answered,
+        c.typed,
+        c.lost
     )
 }
 

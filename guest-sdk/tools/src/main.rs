@@ -20,7 +20,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use wit_bindgen_core::Files;
 use wit_component::{ComponentEncoder, StringEncoding};
@@ -110,16 +110,9 @@ fn bindgen_c(mut resolve: Resolve, world: WorldId, outdir: &Path) -> Result<()> 
 
 /// Embeds the world's type information into `core` and encodes it as a component.
 fn componentize(resolve: &Resolve, world: WorldId, core: &Path, output: &Path) -> Result<()> {
-    let bytes = fs::read(core).with_context(|| format!("reading {}", core.display()))?;
-    let mut module = if bytes.get(..4) == Some(b"\0asm".as_slice()) {
-        bytes
-    } else if core.extension().is_some_and(|e| e == "wat") {
-        wat::parse_bytes(&bytes)
-            .with_context(|| format!("parsing {}", core.display()))?
-            .into_owned()
-    } else {
-        bail!("{} is not a WebAssembly module", core.display());
-    };
+    // Binary modules pass through unchanged; text is parsed (errors name the file and line).
+    let mut module = wat::parse_file(core)
+        .with_context(|| format!("{} is not a WebAssembly module", core.display()))?;
     wit_component::embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8)?;
     let component = ComponentEncoder::default()
         .validate(true)

@@ -76,11 +76,7 @@ async fn resolve(request: RequestSession, may_start: bool) -> Result<Session, Ap
         }
         Claim::Valid(_) | Claim::None => {}
     }
-    request.admit_new_session()?;
-    let id = host.start(StartOptions::default()).await?;
-    request.issue_cookie(&id);
-    request.set_resolved(id.clone());
-    Ok(Session { id, request })
+    Session::start_new(request, StartOptions::default()).await
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
