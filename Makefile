@@ -13,7 +13,7 @@ LANG_DIR     := target/guests/lang
 LANGS        :=
 include $(sort $(wildcard guest-sdk/*/lang.mk))
 
-.PHONY: setup setup-rust guests rust-guests lang-guests build run quickstart test bench \
+.PHONY: setup setup-rust guests rust-guests lang-guests build run smoke quickstart test bench \
 	bench-quick soak lint fmt clean setup-fuzz fuzz fuzz-smoke
 
 ## setup: install every toolchain guests are built with (idempotent).
@@ -34,7 +34,7 @@ lang-guests: $(foreach l,$(LANGS),guest-$(l))
 rust-guests: setup-rust
 	$(CARGO) build --target $(GUEST_TARGET) --profile guest --target-dir target/guests \
 		$(foreach g,$(GUESTS),-p $(g))
-	@ls -l $(foreach g,$(GUESTS),$(GUEST_DIR)/$(g).wasm)
+	@ls -l $(foreach g,$(GUESTS),$(GUEST_DIR)/$(subst -,_,$(g)).wasm)
 
 ## build: build the host library and the sessionhost binary (release).
 build: setup-rust
@@ -45,6 +45,11 @@ run: rust-guests
 	$(CARGO) run --release -p sessionhost -- serve --listen 127.0.0.1:8080 \
 		--guest counter=$(GUEST_DIR)/counter.wasm --guest cart=$(GUEST_DIR)/cart.wasm \
 		--default-guest counter
+
+## smoke: the README's first screen for real: `make run`, its curl lines, SIGTERM, exit 0
+## (tests/smoke/readme.sh; needs port 8080 free). CI runs it on every clean clone.
+smoke:
+	tests/smoke/readme.sh
 
 ## quickstart: counter sessions driven through the library, printing what happens.
 quickstart: rust-guests

@@ -79,6 +79,19 @@ pub struct HostConfig {
     /// Messages (calls waiting plus casts queued) one session may have pending; beyond it,
     /// senders get `mailbox_full`. Default: 1 024.
     pub mailbox: usize,
+    /// Bytes of pending messages (calls waiting plus casts and timer messages queued) one
+    /// session may hold; a message that would take it past this gets `mailbox_full`. A
+    /// message always fits an empty mailbox (it is at most `max_message_bytes`).
+    /// Default: 8 MiB.
+    pub mailbox_bytes: ByteSize,
+    /// Bytes of pending messages all sessions together may hold; a message that would take
+    /// the host past this gets `mailbox_full` until mailboxes drain. Default: 256 MiB.
+    pub mailbox_bytes_total: ByteSize,
+    /// Messages that may be blocked in a WASI call (a sleep, a poll on a clock) at once,
+    /// host-wide. Each holds a thread while it waits (its session's worker thread is handed
+    /// to another thread, so nobody else waits); a message that would block past this
+    /// traps with `blocking_limit`. Default: 256.
+    pub max_blocked_messages: usize,
     /// Largest request, reply, cast or published event, in bytes. Default: 1 MiB.
     pub max_message_bytes: ByteSize,
     /// Timers (`send-after`) one session may have pending. Default: 64.
@@ -87,6 +100,19 @@ pub struct HostConfig {
     /// tick, and deadlines are checked at this resolution. Default: 5 ms.
     #[serde(with = "humantime_serde")]
     pub epoch_tick: Duration,
+    /// With a durable snapshot store (a server's `data_dir`), how durable the checkpoints of
+    /// guests with `checkpoint_every` are when a message is answered: `sync` (a call is
+    /// answered once its checkpoint is on disk; nothing answered is lost in a crash) or
+    /// `group` (committed every `checkpoint_group_commit`, replies do not wait; a crash
+    /// loses at most that interval). Without a durable store checkpoints live in memory
+    /// and a crash loses them. Default: `sync`.
+    pub checkpoint_durability: crate::CheckpointDurability,
+    /// The commit interval of `checkpoint_durability = "group"`. Default: 10 ms.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_group_commit: Duration,
+    /// Guest compilations that may run at once (each is parallel inside); further loads
+    /// wait their turn. Default: 2.
+    pub max_concurrent_compiles: usize,
     /// Directory where compiled guests are cached, so a restart does not compile them again.
     /// Default: none (the server uses `<data_dir>/compiled` when it has a data dir).
     pub compile_cache_dir: Option<std::path::PathBuf>,
@@ -106,9 +132,15 @@ impl Default for HostConfig {
             memory_per_session: ByteSize::kib(256),
             large_memory_per_session: ByteSize::mib(256),
             mailbox: 1024,
+            mailbox_bytes: ByteSize::mib(8),
+            mailbox_bytes_total: ByteSize::mib(256),
+            max_blocked_messages: 256,
             max_message_bytes: ByteSize::mib(1),
             max_timers_per_session: 64,
             epoch_tick: Duration::from_millis(5),
+            max_concurrent_compiles: 2,
+            checkpoint_durability: crate::CheckpointDurability::Sync,
+            checkpoint_group_commit: Duration::from_millis(10),
             compile_cache_dir: None,
         }
     }
@@ -166,6 +198,23 @@ impl HostConfig {
         if self.max_message_bytes.as_u64() == 0 {
             return bad("max_message_bytes", "must be greater than zero".into());
         }
+        if self.checkpoint_group_commit.is_zero()
+            || self.checkpoint_group_commit > Duration::from_secs(10)
+        {
+            return bad(
+                "checkpoint_group_commit",
+                "must be between 1 ms and 10 s".into(),
+            );
+        }
+        if self.max_concurrent_compiles == 0 {
+            return bad("max_concurrent_compiles", "must be at least 1".into());
+        }
+        if self.max_blocked_messages == 0 || self.max_blocked_messages > 4096 {
+            return bad(
+                "max_blocked_messages",
+                "must be between 1 and 4096 (each blocked message holds a thread)".into(),
+            );
+        }
         if self.epoch_tick < Duration::from_millis(1) || self.epoch_tick > Duration::from_secs(1) {
             return bad("epoch_tick", "must be between 1 ms and 1 s".into());
         }
@@ -221,6 +270,14 @@ impl HostConfigBuilder {
         fuel_per_call: u64,
         /// See [`HostConfig::mailbox`].
         mailbox: usize,
+        /// See [`HostConfig::max_blocked_messages`].
+        max_blocked_messages: usize,
+        /// See [`HostConfig::max_concurrent_compiles`].
+        max_concurrent_compiles: usize,
+        /// See [`HostConfig::checkpoint_durability`].
+        checkpoint_durability: crate::CheckpointDurability,
+        /// See [`HostConfig::checkpoint_group_commit`].
+        checkpoint_group_commit: Duration,
         /// See [`HostConfig::max_timers_per_session`].
         max_timers_per_session: usize,
         /// See [`HostConfig::epoch_tick`].
@@ -254,6 +311,18 @@ impl HostConfigBuilder {
     /// See [`HostConfig::large_memory_per_session`]; `bytes` must be a multiple of 64 KiB.
     pub fn large_memory_per_session(mut self, bytes: u64) -> Self {
         self.config.large_memory_per_session = ByteSize::b(bytes);
+        self
+    }
+
+    /// See [`HostConfig::mailbox_bytes`].
+    pub fn mailbox_bytes(mut self, bytes: u64) -> Self {
+        self.config.mailbox_bytes = ByteSize::b(bytes);
+        self
+    }
+
+    /// See [`HostConfig::mailbox_bytes_total`].
+    pub fn mailbox_bytes_total(mut self, bytes: u64) -> Self {
+        self.config.mailbox_bytes_total = ByteSize::b(bytes);
         self
     }
 

@@ -118,13 +118,18 @@ impl SessionCtx {
     }
 
     /// The epoch callback installed on every session store: interrupt the guest once its
-    /// deadline has passed, and move a message that runs long off the async worker thread so
+    /// deadline has passed (or a kill asked for it), and move a message that runs long off the async worker thread so
     /// it cannot stall other sessions (see `offload.rs`).
     pub(crate) fn on_epoch(
         mut store: StoreContextMut<'_, Self>,
     ) -> wasmtime::Result<UpdateDeadline> {
         let ctx = store.data_mut();
-        if Instant::now() >= ctx.deadline {
+        if Instant::now() >= ctx.deadline
+            || ctx
+                .session
+                .upgrade()
+                .is_some_and(|session| session.interrupt_requested())
+        {
             return Ok(UpdateDeadline::Interrupt);
         }
         ctx.offload.on_tick();
@@ -132,19 +137,35 @@ impl SessionCtx {
     }
 
     /// WASI state, deadline and offload state at once, for WASI calls that may wait.
-    pub(crate) fn io_parts(&mut self) -> (WasiCtxView<'_>, Instant, &mut Offload) {
+    pub(crate) fn io_parts(&mut self) -> IoParts<'_> {
         let (id, guest) = (&self.id, &self.guest_name);
         let wasi = self
             .wasi
             .get_or_insert_with(|| Box::new(WasiState::new(id, guest)))
             .view();
-        (wasi, self.deadline, &mut self.offload)
+        IoParts {
+            wasi,
+            deadline: self.deadline,
+            offload: &mut self.offload,
+            exceeded: &mut self.limits.exceeded,
+            host: &self.host,
+        }
     }
+}
+
+/// What a WASI call that may wait needs of the store data (see `wasi_link.rs`).
+pub(crate) struct IoParts<'a> {
+    pub(crate) wasi: WasiCtxView<'a>,
+    pub(crate) deadline: Instant,
+    pub(crate) offload: &'a mut Offload,
+    /// Where to record the limit that stopped the message.
+    pub(crate) exceeded: &'a mut Option<TrapKind>,
+    pub(crate) host: &'a Weak<HostInner>,
 }
 
 impl WasiView for SessionCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        self.io_parts().0
+        self.io_parts().wasi
     }
 }
 

@@ -66,6 +66,20 @@ pub enum SessionError {
         /// The configured mailbox bound.
         capacity: usize,
     },
+    /// Pending messages would hold more bytes than `mailbox_bytes` (this session) or
+    /// `mailbox_bytes_total` (all sessions) allow. Kind `mailbox_full`, like
+    /// [`SessionError::MailboxFull`].
+    #[error(
+        "mailbox full: {pending} bytes of messages are pending in this {scope}, the limit is {max}"
+    )]
+    MailboxBytesFull {
+        /// Bytes pending before this message.
+        pending: usize,
+        /// The limit.
+        max: usize,
+        /// `session` or `host`.
+        scope: &'static str,
+    },
     /// A request, reply, cast or event exceeds `max_message_bytes`.
     #[error("message too large: {size} bytes, the limit is {max}")]
     MessageTooLarge {
@@ -110,7 +124,7 @@ impl SessionError {
             Self::Timeout { .. } => "timeout",
             Self::GuestError(_) => "guest_error",
             Self::GuestTrap { .. } => "guest_trap",
-            Self::MailboxFull { .. } => "mailbox_full",
+            Self::MailboxFull { .. } | Self::MailboxBytesFull { .. } => "mailbox_full",
             Self::MessageTooLarge { .. } => "message_too_large",
             Self::GuestNotFound { .. } => "guest_not_found",
             Self::InvalidGuest(_) => "invalid_guest",
@@ -150,6 +164,9 @@ pub enum TrapKind {
     AbiViolation,
     /// The guest's instance had already failed and could not be entered again.
     Poisoned,
+    /// The guest blocked in a WASI call (a sleep, a poll) while `max_blocked_messages`
+    /// messages were already blocked host-wide.
+    BlockingLimit,
     /// Anything else.
     Other,
 }
@@ -168,6 +185,7 @@ impl TrapKind {
             Self::BadCall => "bad_call",
             Self::AbiViolation => "abi_violation",
             Self::Poisoned => "poisoned",
+            Self::BlockingLimit => "blocking_limit",
             Self::Other => "other",
         }
     }

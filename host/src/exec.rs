@@ -24,6 +24,9 @@ pub(crate) struct Live {
     pub(crate) guest: SessionGuest,
     /// What a restart needs (see `supervisor.rs`); `None` for sessions that need nothing.
     pub(crate) recovery: Option<Box<crate::supervisor::Recovery>>,
+    /// An export trapped while the session was being terminated: the instance cannot be
+    /// entered again, so its `terminate` is skipped.
+    pub(crate) poisoned: bool,
 }
 
 /// Why an export call failed; the session must end.
@@ -122,6 +125,12 @@ impl Live {
                 },
                 StopReason::Limit("memory_limit".into()),
             ),
+            TrapKind::BlockingLimit => (
+                "the guest blocked in a WASI call while the host's max_blocked_messages \
+                 messages were already blocked"
+                    .to_string(),
+                StopReason::Limit("blocking_limit".into()),
+            ),
             other => {
                 let text = describe(other).to_string();
                 (text.clone(), StopReason::Crashed(text))
@@ -175,6 +184,7 @@ fn describe(kind: TrapKind) -> &'static str {
         TrapKind::BadCall => "the guest made an invalid indirect call",
         TrapKind::AbiViolation => "the guest broke the component model's calling rules",
         TrapKind::Poisoned => "the guest instance had already failed",
+        TrapKind::BlockingLimit => "too many guests were blocked at once",
         TrapKind::Other => "the guest trapped",
     }
 }

@@ -11,6 +11,12 @@
 //! host's imports with a type check of the `session` exports, and finally one probe
 //! instantiation in a scratch store, which catches what only instantiation can see (pool
 //! limits). Each failure becomes a [`GuestLoadError`] whose reason a guest author can act on.
+//!
+//! Compiled code is shared by content: the [`CompileCache`] keeps, per component hash and
+//! engine, the compiled component as long as one loaded version uses it, so the same bytes
+//! loaded under several names (or uploaded again) are compiled and held once; two loads of
+//! the same bytes at once wait for one compilation. At most `max_concurrent_compiles`
+//! compilations run at once (each is already parallel inside); further ones queue.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,6 +63,9 @@ pub(crate) struct Guest {
     pub(crate) version: GuestVersion,
     /// Ready to instantiate: imports resolved, exports type-checked.
     pub(crate) pre: SessionGuestPre<SessionCtx>,
+    /// The compiled component, shared with every version of the same bytes (see
+    /// [`CompileCache`]); held so that the cache can hand it out while this version lives.
+    _compiled: Arc<Compiled>,
     /// Supervision: restart policy, intensity, checkpoints.
     pub(crate) options: GuestOptions,
     /// Its memory layout and per-session memory limit.
@@ -118,11 +127,76 @@ impl Guest {
     }
 }
 
-/// Guest names follow the session-ID alphabet: 1–64 of `A-Z a-z 0-9 - . _ ~`.
+/// Guest names follow the session-ID alphabet: 1–64 of `A-Z a-z 0-9 - . _ ~`, but not
+/// `.` or `..` (they would name directories, e.g. in a guests dir or a URL path).
 pub(crate) fn validate_guest_name(name: &str) -> Result<(), String> {
+    if name == "." || name == ".." {
+        return Err(format!(
+            "is not a valid guest name (`{name}` names a directory)"
+        ));
+    }
     SessionId::parse(name)
         .map(drop)
         .map_err(|e| format!("is not a valid guest name ({e})"))
+}
+
+/// A compiled component, shared by content (see the module docs).
+pub(crate) type Compiled = tokio::sync::OnceCell<Component>;
+
+/// What compiled code is shared by: the component's SHA-256 and the engine (layout).
+type CompileKey = ([u8; 32], GuestLayout);
+
+/// Component hash and engine → the compiled component, while a loaded version holds it.
+pub(crate) struct CompileCache {
+    entries: parking_lot::Mutex<HashMap<CompileKey, std::sync::Weak<Compiled>>>,
+    /// Compilations running at once.
+    permits: tokio::sync::Semaphore,
+    max: usize,
+}
+
+impl std::fmt::Debug for CompileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompileCache").finish_non_exhaustive()
+    }
+}
+
+impl CompileCache {
+    pub(crate) fn new(max_concurrent: usize) -> Self {
+        Self {
+            entries: parking_lot::Mutex::default(),
+            permits: tokio::sync::Semaphore::new(max_concurrent),
+            max: max_concurrent,
+        }
+    }
+
+    /// Compilations running now.
+    pub(crate) fn running(&self) -> usize {
+        self.max.saturating_sub(self.permits.available_permits())
+    }
+
+    /// The cell of these bytes for this engine: the one a live version holds, or a new one.
+    fn cell(&self, digest: [u8; 32], layout: GuestLayout) -> Arc<Compiled> {
+        let mut entries = self.entries.lock();
+        if let Some(cell) = entries
+            .get(&(digest, layout))
+            .and_then(std::sync::Weak::upgrade)
+        {
+            return cell;
+        }
+        entries.retain(|_, weak| weak.strong_count() > 0);
+        let cell = Arc::new(Compiled::new());
+        entries.insert((digest, layout), Arc::downgrade(&cell));
+        cell
+    }
+
+    /// Compiled components held now (for tests and stats).
+    pub(crate) fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .values()
+            .filter(|weak| weak.strong_count() > 0)
+            .count()
+    }
 }
 
 /// Name → current version of each loaded guest.
@@ -157,13 +231,15 @@ pub(crate) fn read_file(name: &str, path: &Path) -> Result<Vec<u8>, GuestLoadErr
     })
 }
 
-/// Compiles and validates `bytes` as guest `name`. Does not register it.
+/// Compiles and validates `bytes` as guest `name`. Does not register it. `wanted` is asked
+/// once a compilation slot is free: when it says no, the compilation does not start.
 pub(crate) async fn compile(
     host: &Arc<HostInner>,
     name: &str,
     bytes: &[u8],
     label: Option<String>,
     options: GuestOptions,
+    wanted: &(dyn Fn() -> bool + Sync),
 ) -> Result<Guest, GuestLoadError> {
     let fail = |reason: String| GuestLoadError {
         name: name.to_string(),
@@ -176,17 +252,35 @@ pub(crate) async fn compile(
     let (engine, linker) = host.engine_for(placement.layout);
 
     let started = Instant::now();
-    let compiler = engine.clone();
-    let owned = bytes.to_vec();
-    let component = tokio::task::spawn_blocking(move || Component::new(&compiler, &owned))
-        .await
-        .map_err(|e| fail(format!("compilation did not finish: {e}")))?
-        .map_err(|e| {
-            fail(format!(
-                "it does not validate as a component: {}",
-                root_cause(&e)
-            ))
-        })?;
+    let digest: [u8; 32] = Sha256::digest(bytes).into();
+    let compiled = host.compiled.cell(digest, placement.layout);
+    let component = compiled
+        .get_or_try_init(|| async {
+            let _permit = host
+                .compiled
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| fail("the host is shutting down".into()))?;
+            if !wanted() {
+                return Err(fail(
+                    "the load was abandoned before its compilation started".into(),
+                ));
+            }
+            let compiler = engine.clone();
+            let owned = bytes.to_vec();
+            tokio::task::spawn_blocking(move || Component::new(&compiler, &owned))
+                .await
+                .map_err(|e| fail(format!("compilation did not finish: {e}")))?
+                .map_err(|e| {
+                    fail(format!(
+                        "it does not validate as a component: {}",
+                        root_cause(&e)
+                    ))
+                })
+        })
+        .await?
+        .clone();
 
     let ty = component.component_type();
     let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
@@ -244,7 +338,7 @@ pub(crate) async fn compile(
     })?;
     drop(store);
 
-    let hash = content_hash(bytes);
+    let hash = short_hash(&digest);
     tracing::info!(
         target: "sessionhost::guest",
         guest = name,
@@ -260,6 +354,7 @@ pub(crate) async fn compile(
         name: Arc::from(name),
         version: GuestVersion { hash, label },
         pre,
+        _compiled: compiled,
         options,
         placement,
         size_bytes: bytes.len(),
@@ -297,8 +392,10 @@ fn root_cause(error: &wasmtime::Error) -> String {
 
 /// A component's version hash: the first 16 hex digits of its SHA-256.
 pub(crate) fn content_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    short_hash(&Sha256::digest(bytes).into())
+}
+
+/// The version hash of a SHA-256 digest.
+fn short_hash(digest: &[u8; 32]) -> String {
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }

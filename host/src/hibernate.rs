@@ -36,7 +36,7 @@ use tokio::sync::MutexGuard;
 use crate::error::SessionError;
 use crate::exec::{Failure, Live};
 use crate::host::{HostInner, StartExtras};
-use crate::session::{Session, Slot, millis};
+use crate::session::{Ending, Session, Slot, millis};
 use crate::store::{SnapshotRecord, StoreError};
 use crate::timers::wall_ms;
 use crate::{RestoreFrom, StartOptions, StopReason};
@@ -69,16 +69,13 @@ fn store_locked(session: &Session, live: &mut Live, host: &HostInner) -> Stored 
         Ok(None) => return Stored::NoSnapshots,
         Err(failure) => return Stored::Failed(failure),
     };
-    let record = SnapshotRecord {
-        guest: session.guest.name.to_string(),
-        version: session.guest.version.hash.clone(),
-        state,
-        args: live.init_args(),
-        saved_at_ms: host.wall_now_ms(),
-        last_active_ms: host.wall_ms_of(session.last_active_ms()),
-        timers: live.export_timers(),
-    };
+    let record = session.record_locked(host, live, state);
     let id = session.id();
+    if let Some(writer) = &host.checkpoints {
+        // The hibernated record replaces the session's durable checkpoint; the removal is
+        // handed over before the record is stored, so no older checkpoint can land after.
+        writer.submit(&id, None, false);
+    }
     match blocking(|| host.store.put(&id, &record)) {
         Ok(()) => Stored::Saved(record),
         Err(error) => {
@@ -121,7 +118,14 @@ pub(crate) fn hibernate_locked(
     };
     let id = session.id();
     if !session.mark_retired(true) {
-        // A message arrived meanwhile: stay live, forget the record.
+        // A message arrived meanwhile: stay live, forget the record — which, for a session
+        // with durable checkpoints, becomes its checkpoint again.
+        if let Some(writer) = &host.checkpoints
+            && session.guest.options.checkpoint_every > 0
+        {
+            session.mark_checkpointed();
+            writer.submit(&id, Some(record), false);
+        }
         let _ = blocking(|| host.store.remove(&id));
         return Some(now.saturating_add(1_000));
     }
@@ -154,7 +158,7 @@ pub(crate) async fn hibernate_now(session: &Arc<Session>, host: &Arc<HostInner>)
     }
     let mut slot = session.slot.lock().await;
     session.prepare_locked(&mut slot, host);
-    if !matches!(&*slot, Slot::Live(_)) {
+    if !session.is_live() || !matches!(&*slot, Slot::Live(_)) {
         return false;
     }
     let now = host.clock.now_ms();
@@ -171,6 +175,9 @@ pub(crate) async fn hibernate_now(session: &Arc<Session>, host: &Arc<HostInner>)
 pub(crate) async fn save_and_end(session: &Arc<Session>, host: &Arc<HostInner>) -> bool {
     let mut slot = session.slot.lock().await;
     session.prepare_locked(&mut slot, host);
+    if !session.is_live() {
+        return false; // being terminated: that ending stands
+    }
     let Slot::Live(live) = &mut *slot else {
         return false;
     };
@@ -280,7 +287,10 @@ impl HostInner {
                     reason = "idle_timeout",
                     "hibernated session expired"
                 );
-                if let Err(error) = session.terminate(self, StopReason::IdleTimeout).await {
+                if let Err(error) = session
+                    .terminate(self, StopReason::IdleTimeout, Ending::Drain)
+                    .await
+                {
                     tracing::debug!(target: "sessionhost::session", session_id = %id, %error, "expired session already ending");
                 }
             }

@@ -20,6 +20,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::SessionGuest;
+use crate::checkpoint::CheckpointWriter;
 use crate::config::HostConfig;
 use crate::ctx::SessionCtx;
 use crate::engine::{EpochTicker, build_engine, build_large_engine};
@@ -35,7 +36,7 @@ use crate::ratelimit::RateLimiter;
 use crate::reaper::Reaper;
 use crate::reason::StopReason;
 use crate::registry::SessionRegistry;
-use crate::session::{Mail, Session, millis};
+use crate::session::{Ending, Session, millis};
 use crate::store::{MemoryStore, SnapshotStore, TimerRecord};
 use crate::supervisor::{self, GuestOptions, Recovery};
 use crate::timers::TimerService;
@@ -145,14 +146,22 @@ pub(crate) struct HostInner {
     pub(crate) reaper: Reaper,
     /// Hibernated sessions.
     pub(crate) store: Arc<dyn SnapshotStore>,
+    /// Commits checkpoints to `store` when it is durable (see `checkpoint.rs`).
+    pub(crate) checkpoints: Option<CheckpointWriter>,
     /// Bounds the expired hibernated sessions woken at once for their `terminate`.
     pub(crate) expiry_wakes: tokio::sync::Semaphore,
+    /// Messages blocked in a WASI call now, within `max_blocked_messages` (see `offload.rs`).
+    pub(crate) blocking: crate::offload::BlockingLimit,
+    /// Compiled components, shared by content; bounds the compilations at once.
+    pub(crate) compiled: guest::CompileCache,
     /// Live sessions, counted against `max_sessions`. Taken before a session is
     /// instantiated, released exactly once when it ends (or when its start fails).
     live: AtomicUsize,
     /// Component instances alive (one per live session, plus load-time test instances): a
     /// `Store` holds one pool slot until it is dropped. Kept by [`SessionCtx`]'s new and drop.
     pub(crate) instances: AtomicUsize,
+    /// Bytes of every session's pending messages (see `session.rs`).
+    pub(crate) pending_bytes: AtomicUsize,
     rate: Option<RateLimiter>,
     shutting_down: AtomicBool,
     max_message_bytes: usize,
@@ -180,6 +189,16 @@ impl HostInner {
 
     pub(crate) fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
+    }
+
+    /// The bytes of pending messages one session, and all together, may hold: the
+    /// configured `mailbox_bytes` and `mailbox_bytes_total`, raised where needed so that one
+    /// message of `max_message_bytes` always fits an empty mailbox.
+    pub(crate) fn mailbox_bytes_bounds(&self) -> (usize, usize) {
+        let bytes = |b: bytesize::ByteSize| usize::try_from(b.as_u64()).unwrap_or(usize::MAX);
+        let session = bytes(self.config.mailbox_bytes).max(self.max_message_bytes);
+        let host = bytes(self.config.mailbox_bytes_total).max(session);
+        (session, host)
     }
 
     /// Gives back the `max_sessions` place of a hibernated session.
@@ -248,6 +267,32 @@ impl Host {
         let large_linker = guest_linker(&large_engine)?;
         let ticker = EpochTicker::start(&[&engine, &large_engine], config.epoch_tick)
             .map_err(|e| HostError::Engine(wasmtime::Error::new(e)))?;
+        let checkpoints = if store.durable() {
+            // Sessions that were live when the process died come back as hibernated ones,
+            // from their last checkpoint, on their next message.
+            match store.recover_checkpoints() {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    target: "sessionhost::session",
+                    sessions = n,
+                    "recovered sessions from their last checkpoint (the previous run did not shut down cleanly)"
+                ),
+                Err(error) => tracing::error!(
+                    target: "sessionhost::session",
+                    %error,
+                    "the checkpoints of the previous run could not be recovered"
+                ),
+            }
+            let writer = CheckpointWriter::start(
+                Arc::clone(&store),
+                config.checkpoint_durability,
+                config.checkpoint_group_commit,
+            )
+            .map_err(|e| HostError::Engine(wasmtime::Error::new(e)))?;
+            Some(writer)
+        } else {
+            None
+        };
         let inner = HostInner {
             registry: SessionRegistry::new(config.max_sessions),
             rate: RateLimiter::new(config.rate_limit),
@@ -263,9 +308,13 @@ impl Host {
             timers: TimerService::new(),
             reaper: Reaper::new(),
             store,
+            checkpoints,
             expiry_wakes: tokio::sync::Semaphore::new(crate::hibernate::EXPIRY_WAKES),
+            blocking: crate::offload::BlockingLimit::new(config.max_blocked_messages),
+            compiled: guest::CompileCache::new(config.max_concurrent_compiles),
             live: AtomicUsize::new(0),
             instances: AtomicUsize::new(0),
+            pending_bytes: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             _ticker: ticker,
             config,
@@ -295,10 +344,7 @@ impl Host {
         bytes: &[u8],
         options: GuestOptions,
     ) -> Result<GuestInfo, GuestLoadError> {
-        let guest = Arc::new(guest::compile(&self.inner, name, bytes, None, options).await?);
-        let info = guest.info();
-        self.inner.guests.insert(guest);
-        Ok(info)
+        self.load(name, bytes, None, Some(options)).await
     }
 
     /// Loads a new version of guest `name` while the host runs (hot-load): validated first —
@@ -316,20 +362,57 @@ impl Host {
         bytes: &[u8],
         label: Option<String>,
     ) -> Result<GuestInfo, GuestLoadError> {
-        let options = self
-            .inner
-            .guests
-            .get(name)
-            .map(|current| current.options.clone())
-            .unwrap_or_default();
-        let guest = Arc::new(guest::compile(&self.inner, name, bytes, label, options).await?);
-        let info = guest.info();
-        self.inner.guests.insert(Arc::clone(&guest));
-        tracing::info!(target: "sessionhost::guest", guest = %name, version = %info.version, policy = ?guest.options.upgrade, "guest upgraded: new sessions get this version");
-        if guest.options.upgrade == crate::UpgradePolicy::Migrate {
-            crate::upgrade::migrate_all(&self.inner, &guest);
-        }
-        Ok(info)
+        self.load(name, bytes, label, None).await
+    }
+
+    /// Compiles, validates and registers a version of `name` (with `options`, or the
+    /// current version's). A load, once its compilation has started, runs to the end and
+    /// takes effect even if the caller stops waiting (an HTTP upload whose client gave up,
+    /// say): compile work is never both paid for and thrown away. One that is still waiting
+    /// for a compilation slot when its caller leaves is not started.
+    async fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        label: Option<String>,
+        options: Option<GuestOptions>,
+    ) -> Result<GuestInfo, GuestLoadError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let (inner, owned_name, bytes) =
+            (Arc::clone(&self.inner), name.to_string(), bytes.to_vec());
+        tokio::spawn(async move {
+            let name = owned_name;
+            let upgrade = options.is_none();
+            let options = options.unwrap_or_else(|| {
+                inner
+                    .guests
+                    .get(&name)
+                    .map(|current| current.options.clone())
+                    .unwrap_or_default()
+            });
+            let wanted = || !done.is_closed();
+            let loaded = guest::compile(&inner, &name, &bytes, label, options, &wanted).await;
+            let loaded = loaded.map(|guest| {
+                let guest = Arc::new(guest);
+                inner.guests.insert(Arc::clone(&guest));
+                if upgrade {
+                    tracing::info!(target: "sessionhost::guest", guest = %name, version = %guest.version, policy = ?guest.options.upgrade, "guest upgraded: new sessions get this version");
+                    if guest.options.upgrade == crate::UpgradePolicy::Migrate {
+                        crate::upgrade::migrate_all(&inner, &guest);
+                    }
+                }
+                guest.info()
+            });
+            if let Err(Ok(info)) = done.send(loaded) {
+                tracing::info!(target: "sessionhost::guest", guest = %name, version = %info.version, "guest loaded after its requester stopped waiting");
+            }
+        });
+        result.await.unwrap_or_else(|_| {
+            Err(GuestLoadError {
+                name: name.to_string(),
+                reason: "the load did not finish (the host is shutting down)".into(),
+            })
+        })
     }
 
     /// Live sessions per guest name and version hash (for operators: which versions are
@@ -369,11 +452,16 @@ impl Host {
 
     /// Validates a component without registering it: the same checks as loading.
     pub async fn check_guest(&self, name: &str, bytes: &[u8]) -> Result<GuestInfo, GuestLoadError> {
-        Ok(
-            guest::compile(&self.inner, name, bytes, None, GuestOptions::default())
-                .await?
-                .info(),
+        Ok(guest::compile(
+            &self.inner,
+            name,
+            bytes,
+            None,
+            GuestOptions::default(),
+            &|| true,
         )
+        .await?
+        .info())
     }
 
     /// The loaded guests, by name.
@@ -386,7 +474,7 @@ impl Host {
     ///
     /// Fails with `invalid_session_id`, `already_started`, `guest_not_found`,
     /// `session_limit_reached`, `rate_limited`, `message_too_large` (args), `guest_error`
-    /// (init returned an error), `guest_trap` / `timeout` (init crashed or ran too long) or
+    /// (init returned an error, or the guest stopped itself during init), `guest_trap` / `timeout` (init crashed or ran too long) or
     /// `shutting_down`. A failed start leaves nothing behind.
     pub async fn start(&self, options: StartOptions) -> Result<SessionId, SessionError> {
         let started = Instant::now();
@@ -471,8 +559,7 @@ impl Host {
         let inner = &self.inner;
         inner.check_size(message.len())?;
         let (session, result) = on_session(inner, id, |session| {
-            let queued = session.enqueue(inner, Mail::Cast(message.to_vec()));
-            std::future::ready(queued.map_err(|(_, e)| e))
+            std::future::ready(session.enqueue_cast(inner, message))
         })
         .await?;
         if result.is_ok() {
@@ -488,21 +575,40 @@ impl Host {
         result
     }
 
-    /// Ends the session with reason `normal`: casts it already accepted are handled first,
-    /// then the guest's `terminate` runs, then the session is gone.
+    /// Ends the session with reason `normal`, at once: it jumps the mailbox. From this call
+    /// on the session refuses new messages; calls waiting for it get `session_not_found`;
+    /// casts still queued are discarded (counted as the stop's lost messages and in
+    /// `sessionhost_messages_discarded_total`). The message running now finishes, then the
+    /// guest's `terminate` runs, then the session is gone. The ending completes even if the
+    /// returned future is dropped.
     pub async fn terminate(&self, id: &str) -> Result<(), SessionError> {
         self.terminate_with(id, StopReason::Normal).await
     }
 
-    /// Ends the session with the given reason (see [`terminate`](Self::terminate)).
+    /// Ends the session with the given reason (see [`terminate`](Self::terminate)). A
+    /// [`StopReason::Killed`] also interrupts the message running now (at the next epoch
+    /// tick; its caller gets `session_not_found`), so a kill takes effect within a tick
+    /// whatever the guest is doing — except a guest blocked in a WASI call, which is
+    /// stopped at its deadline.
     pub async fn terminate_with(&self, id: &str, reason: StopReason) -> Result<(), SessionError> {
         let inner = &self.inner;
+        let ending = if matches!(reason, StopReason::Killed(_)) {
+            Ending::Kill
+        } else {
+            Ending::Now
+        };
         on_session(inner, id, |session| {
             let reason = reason.clone();
-            async move { session.terminate(inner, reason).await }
+            async move { session.terminate(inner, reason, ending).await }
         })
         .await?
         .1
+    }
+
+    /// Ends the session with reason `killed: why` (see [`terminate_with`](Self::terminate_with)).
+    pub async fn kill(&self, id: &str, why: &str) -> Result<(), SessionError> {
+        self.terminate_with(id, StopReason::Killed(why.into()))
+            .await
     }
 
     /// Gives the session a new random ID and returns it: same live instance and state, and
@@ -614,6 +720,9 @@ impl Host {
             guests: self.inner.guests.list().len(),
             instances: self.inner.instances.load(Ordering::Relaxed),
             subscribers: self.inner.registry.sum(Session::subscriber_count),
+            blocked: self.inner.blocking.in_use(),
+            compiled_components: self.inner.compiled.len(),
+            compiling: self.inner.compiled.running(),
         }
     }
 
@@ -673,7 +782,9 @@ impl Host {
                     let saved = crate::hibernate::save_and_end(&session, &inner).await;
                     (true, saved)
                 } else {
-                    let ended = session.terminate(&inner, StopReason::Shutdown).await;
+                    let ended = session
+                        .terminate(&inner, StopReason::Shutdown, Ending::Drain)
+                        .await;
                     (ended.is_ok(), false)
                 }
             });
@@ -684,6 +795,9 @@ impl Host {
                 report.ended += usize::from(ended);
                 report.saved += usize::from(saved);
             }
+        }
+        if let Some(writer) = &self.inner.checkpoints {
+            let _ = writer.flush().await;
         }
         if durable && let Err(error) = self.inner.store.flush() {
             tracing::error!(target: "sessionhost::session", %error, "flushing the snapshot store failed");
@@ -784,11 +898,34 @@ pub(crate) async fn start_session(
         Ok(Err(message)) => return Err(SessionError::GuestError(message)),
         Err(failure) => return Err(failure.error),
     }
+    // A woken session of a guest that checkpoints keeps its state durable from the start:
+    // the record it woke from becomes its first checkpoint before that record goes.
+    let first_checkpoint = match (&inner.checkpoints, &options.restore) {
+        (Some(_), Some(restore)) if extras.woken && guest.options.checkpoint_every > 0 => {
+            let now = inner.wall_now_ms();
+            Some(crate::store::SnapshotRecord {
+                guest: guest.name.to_string(),
+                version: restore.from_version.clone(),
+                state: restore.state.clone(),
+                args: extras.args.clone(),
+                saved_at_ms: now,
+                last_active_ms: now,
+                timers: extras.timers.clone(),
+            })
+        }
+        _ => None,
+    };
     live.import_timers(extras.timers);
     let stop = live.store.data_mut().stop_requested.take();
     session.set_live(&mut slot, live);
     inner.registry.insert_new(Arc::clone(&session))?;
     reservation.committed = true;
+    if let (Some(writer), Some(record)) = (&inner.checkpoints, first_checkpoint) {
+        session.mark_checkpointed();
+        if let Some(ack) = writer.submit(&id, Some(record), true) {
+            let _ = ack.await;
+        }
+    }
     if extras.woken {
         // The record it woke from goes while its lock is still held: the woken session
         // cannot hibernate again (and store a new record) before the old one is removed.
@@ -798,7 +935,13 @@ pub(crate) async fn start_session(
         inner.reaper.watch(inner, &session, deadline);
     }
     if let Some(reason) = stop {
-        session.end_locked(&mut slot, inner, StopReason::Requested(reason));
+        // The guest asked to stop during `init` (or `restore`): the session ends as any
+        // stopped session does (its `terminate` runs, counted as `requested`), and the start
+        // says so instead of handing out the ID of a session that is already gone.
+        session.end_locked(&mut slot, inner, StopReason::Requested(reason.clone()));
+        return Err(SessionError::GuestError(format!(
+            "the guest stopped the session while starting it: {reason}"
+        )));
     }
     drop(slot);
     Ok(session)

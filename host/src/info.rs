@@ -110,6 +110,14 @@ pub struct HostStats {
     /// Subscribers (SSE, WebSocket, [`Host::subscribe`](crate::Host::subscribe)) attached to
     /// live sessions. Walks the live sessions.
     pub subscribers: usize,
+    /// Messages blocked in a WASI call now (a sleep, a poll), each on a thread of its own;
+    /// at most `max_blocked_messages`.
+    pub blocked: usize,
+    /// Compiled components held: the same component loaded under several names, or as
+    /// several versions, is compiled and held once.
+    pub compiled_components: usize,
+    /// Guest compilations running now (at most `max_concurrent_compiles`).
+    pub compiling: usize,
 }
 
 /// Monotonic milliseconds since the host started, convertible to wall-clock time. Lets

@@ -31,6 +31,8 @@
 //! - `timers.rs` — `send-after` / `cancel-timer`, delivered through the mailbox.
 //! - `supervisor.rs` — restart policies, intensity, checkpoints.
 //! - `hibernate.rs` — idle sessions reduced to a snapshot in the store, woken on demand.
+//! - `checkpoint.rs` — checkpoints written to a durable store (group commit), and sessions
+//!   brought back from them after a crash.
 //! - [`store`] — where hibernated sessions live: in memory, or durable (redb).
 //! - `watch.rs` — hot-load from a guests directory (`notify`).
 //! - `upgrade.rs` — moving running sessions to a new guest version (`migrate`).
@@ -55,6 +57,7 @@
 
 mod bindings;
 mod check;
+mod checkpoint;
 mod config;
 mod ctx;
 mod deadlines;
@@ -86,6 +89,7 @@ mod wasi_link;
 mod watch;
 
 pub use check::{MemoryDecl, SESSION_EXPORT};
+pub use checkpoint::CheckpointDurability;
 pub use config::{HostConfig, HostConfigBuilder};
 pub use error::{ConfigError, GuestLoadError, HostError, SessionError, TrapKind};
 pub use events::{SUBSCRIBER_BUFFER, SessionEvent, SessionEvents};

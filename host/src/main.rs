@@ -11,8 +11,6 @@
 //! `SESSIONHOST_HOST__MAX_SESSIONS=50000`, `SESSIONHOST_HTTP__LISTEN=0.0.0.0:8080`;
 //! `SESSIONHOST_SIGNING_KEY` adds a signing key), then flags.
 
-#![expect(clippy::print_stdout, reason = "a command-line tool prints its report")]
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -109,9 +107,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Version => {
-            println!("sessionhost {}", env!("CARGO_PKG_VERSION"));
-            println!("contract    {SESSION_EXPORT}");
-            Ok(ExitCode::SUCCESS)
+            let report = format!(
+                "sessionhost {}\ncontract    {SESSION_EXPORT}\n",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(print_report(&report, ExitCode::SUCCESS))
         }
         Command::Check { path, config } => check(path, config).await,
         Command::Serve(args) => serve(args).await,
@@ -284,30 +284,48 @@ async fn check(path: PathBuf, config: Option<PathBuf>) -> anyhow::Result<ExitCod
         .and_then(|s| s.to_str())
         .filter(|s| sessionhost::SessionId::parse(s).is_ok())
         .unwrap_or("guest");
-    println!("{}", path.display());
-    match host.check_guest(name, &bytes).await {
+    use std::fmt::Write as _;
+    let mut report = format!("{}\n", path.display());
+    let code = match host.check_guest(name, &bytes).await {
         Ok(info) => {
-            println!("  ok: runs as a session guest ({SESSION_EXPORT})");
-            println!("  size      {} bytes", info.size_bytes);
-            println!("  version   {}", info.version);
+            let _ = writeln!(report, "  ok: runs as a session guest ({SESSION_EXPORT})");
+            let _ = writeln!(report, "  size      {} bytes", info.size_bytes);
+            let _ = writeln!(report, "  version   {}", info.version);
             for m in &info.memories {
                 let max = m
                     .maximum_bytes
                     .map_or("unbounded".to_string(), |b| format!("{} KiB", b / 1024));
-                println!(
+                let _ = writeln!(
+                    report,
                     "  memory    {} KiB initial, {max} maximum",
                     m.initial_bytes / 1024
                 );
             }
-            println!("  imports   {}", info.imports.len());
+            let _ = writeln!(report, "  imports   {}", info.imports.len());
             for import in &info.imports {
-                println!("    {import}");
+                let _ = writeln!(report, "    {import}");
             }
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("  rejected: {}", e.reason);
-            Ok(ExitCode::from(2))
+            let _ = writeln!(report, "  rejected: {}", e.reason);
+            ExitCode::from(2)
+        }
+    };
+    Ok(print_report(&report, code))
+}
+
+/// Writes a report to stdout. A reader that went away (`sessionhost check x.wasm | head`)
+/// is not an error: the command ends quietly with its own exit code.
+fn print_report(report: &str, code: ExitCode) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(report.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => code,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            eprintln!("error: writing the report: {e}");
+            ExitCode::FAILURE
         }
     }
 }

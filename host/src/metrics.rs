@@ -72,6 +72,12 @@ pub(crate) struct Counters {
     pub(crate) upgrades: StripedCounter,
     pub(crate) upgrades_failed: StripedCounter,
     pub(crate) casts: StripedCounter,
+    /// Queued messages discarded because their session was terminated before they ran.
+    pub(crate) discarded: StripedCounter,
+    /// Checkpoints whose `snapshot` failed (the session restarted from the previous one).
+    pub(crate) checkpoints_failed: StripedCounter,
+    /// Calls answered although the durable store failed to commit their checkpoint.
+    pub(crate) checkpoint_writes_failed: StripedCounter,
     pub(crate) fuel: StripedCounter,
     pub(crate) calls: [StripedCounter; CALL_OUTCOMES.len()],
     pub(crate) stopped: [StripedCounter; STOP_REASONS.len()],
@@ -131,6 +137,9 @@ impl Counters {
             upgrades_total: self.upgrades.get(),
             upgrades_failed_total: self.upgrades_failed.get(),
             casts_total: self.casts.get(),
+            discarded_total: self.discarded.get(),
+            checkpoints_failed_total: self.checkpoints_failed.get(),
+            checkpoint_writes_failed_total: self.checkpoint_writes_failed.get(),
             fuel_consumed_total: self.fuel.get(),
             calls_total: CALL_OUTCOMES
                 .iter()
@@ -172,6 +181,13 @@ pub struct CounterSnapshot {
     pub upgrades_failed_total: u64,
     /// Casts accepted.
     pub casts_total: u64,
+    /// Queued messages discarded because their session was terminated before they ran.
+    pub discarded_total: u64,
+    /// Checkpoints whose `snapshot` failed (the session restarted from the previous one).
+    pub checkpoints_failed_total: u64,
+    /// Calls answered although the durable store failed to commit their checkpoint (the
+    /// error is logged): their state is live, but a crash would lose it.
+    pub checkpoint_writes_failed_total: u64,
     /// Fuel burned by all guests.
     pub fuel_consumed_total: u64,
     /// Calls by outcome (`ok` or an error kind).

@@ -13,10 +13,20 @@
 //! its own message, so a sender that casts and then calls sees its cast handled first.
 //!
 //! # The mailbox bound
-//! `pending` counts calls waiting for the lock plus queued casts. A message that would take it
-//! past `mailbox` is refused with `mailbox_full` — never silently dropped.
+//! `pending` counts calls waiting for the lock plus queued casts, `pending_bytes` their bytes,
+//! and the host adds up every session's bytes. A message that would take the count past
+//! `mailbox`, the session's bytes past `mailbox_bytes` or the host's past
+//! `mailbox_bytes_total` is refused with `mailbox_full` — never silently dropped. Whoever
+//! takes a message out of the mailbox (it starts running, or it is discarded) gives its
+//! place and bytes back.
 //!
 //! # Ending
+//! [`Session::terminate`] jumps the mailbox: it marks the session ending at once, so new
+//! messages are refused, callers waiting for the lock give up with `session_not_found` as
+//! they get it, queued casts are discarded (counted in the stop event's `lost_messages`),
+//! and a kill also interrupts the message running now. Only a shutdown drains the mailbox
+//! first. The ending runs in a task of its own, so it completes even if its caller goes away.
+//!
 //! A session ends exactly once, under its lock, in [`Session::end_locked`]: the slot becomes
 //! [`Slot::Ended`], the guest's `terminate` runs when the instance is still usable, the store
 //! (and with it every timer) is dropped, the registry entry is removed, subscribers get the
@@ -34,6 +44,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{MutexGuard, broadcast};
 
+use crate::checkpoint::CommitAck;
 use crate::events::{self, SessionEvent, SessionEvents};
 use crate::exec::{Failure, Live, run_export, run_host_export};
 use crate::guest::Guest;
@@ -50,6 +61,26 @@ pub(crate) enum Mail {
     Cast(Vec<u8>),
     /// A timer's message; skipped when the timer was cancelled after it fired.
     Timer { id: u64, message: Vec<u8> },
+}
+
+impl Mail {
+    /// The bytes it holds, as the mailbox bounds count them.
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Cast(message) | Self::Timer { message, .. } => message.len(),
+        }
+    }
+}
+
+/// How [`Session::terminate`] treats the mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Deliver the queued casts first (a graceful shutdown).
+    Drain,
+    /// End at once: queued casts are discarded, waiting callers refused.
+    Now,
+    /// [`Ending::Now`], and interrupt the message running now (an operator's kill).
+    Kill,
 }
 
 /// What a session's slot holds.
@@ -97,6 +128,13 @@ pub(crate) struct Session {
     memory_bytes: AtomicUsize,
     /// Calls waiting for the lock plus queued casts (the mailbox occupancy).
     pending: AtomicUsize,
+    /// Bytes of those messages.
+    pending_bytes: AtomicUsize,
+    /// A kill asked the running message to stop at the next epoch tick.
+    interrupt: AtomicBool,
+    /// A checkpoint of this session was handed to the durable checkpoint writer: its
+    /// ending must remove it (see `checkpoint.rs`).
+    checkpointed: AtomicBool,
     /// Length of `queue`, readable without locking it (the common case is "empty").
     queued: AtomicUsize,
     /// `STATE_*`: lets senders refuse mail without taking the lock.
@@ -129,6 +167,9 @@ impl Session {
             fuel_used: AtomicU64::new(0),
             memory_bytes: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
+            pending_bytes: AtomicUsize::new(0),
+            interrupt: AtomicBool::new(false),
+            checkpointed: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
             state: AtomicU8::new(STATE_LIVE),
             queue: parking_lot::Mutex::new(VecDeque::new()),
@@ -150,6 +191,9 @@ impl Session {
         host: &Arc<HostInner>,
     ) -> Result<SessionId, SessionError> {
         let mut slot = self.slot.lock().await;
+        if !self.is_live() {
+            return Err(SessionError::SessionNotFound);
+        }
         let Slot::Live(live) = &mut *slot else {
             return Err(SessionError::SessionNotFound);
         };
@@ -162,6 +206,20 @@ impl Session {
         let old = std::mem::replace(&mut *self.id.write(), new.clone());
         host.registry.remove_if_same(&old, self);
         live.store.data_mut().id = new.clone();
+        if let Some(writer) = &host.checkpoints
+            && self.checkpointed.load(Ordering::Acquire)
+        {
+            // The durable checkpoint moves to the new ID; the old one must not come back.
+            let checkpoint = live
+                .recovery
+                .as_ref()
+                .and_then(|r| r.checkpoint.as_deref())
+                .map(|state| self.record_locked(host, live, state.to_vec()));
+            writer.submit(&old, None, false);
+            if checkpoint.is_some() {
+                writer.submit(&new, checkpoint, false);
+            }
+        }
         tracing::debug!(
             target: "sessionhost::session",
             event = "session.rotate",
@@ -313,7 +371,7 @@ impl Session {
     pub(crate) async fn on_deadline(self: &Arc<Self>, host: &Arc<HostInner>) -> Option<u64> {
         let mut slot = self.slot.lock().await;
         self.prepare_locked(&mut slot, host);
-        if !matches!(&*slot, Slot::Live(_)) {
+        if !self.is_live() || !matches!(&*slot, Slot::Live(_)) {
             return None;
         }
         let now = host.clock.now_ms();
@@ -348,15 +406,54 @@ impl Session {
         None
     }
 
-    /// Takes a mailbox place, or refuses with `mailbox_full`.
-    fn admit(&self, host: &HostInner) -> Result<PendingGuard<'_>, SessionError> {
+    /// Takes a mailbox place for a message of `bytes` bytes, or refuses with `mailbox_full`
+    /// (see the module docs). The place is given back when the guard drops, or, for a
+    /// queued message whose guard was forgotten, by [`Self::release`].
+    fn admit<'a>(
+        &'a self,
+        host: &'a HostInner,
+        bytes: usize,
+    ) -> Result<PendingGuard<'a>, SessionError> {
         let capacity = host.config.mailbox;
         if self.pending.fetch_add(1, Ordering::AcqRel) >= capacity {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             host.counters.mailbox_full.add(1);
             return Err(SessionError::MailboxFull { capacity });
         }
-        Ok(PendingGuard(&self.pending))
+        let refuse = |pending: usize, max: usize, scope: &'static str| {
+            host.counters.mailbox_full.add(1);
+            Err(SessionError::MailboxBytesFull {
+                pending,
+                max,
+                scope,
+            })
+        };
+        let (session_max, host_max) = host.mailbox_bytes_bounds();
+        let before = self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if before + bytes > session_max {
+            self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return refuse(before, session_max, "session");
+        }
+        let host_before = host.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if host_before + bytes > host_max {
+            host.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return refuse(host_before, host_max, "host");
+        }
+        Ok(PendingGuard {
+            session: self,
+            host,
+            bytes,
+        })
+    }
+
+    /// Gives back the mailbox place and bytes of a message taken out of the queue.
+    fn release(&self, host: &HostInner, bytes: usize) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+        self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        host.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 
     /// Handles a call: waits for the lock (within `timeout`), delivers earlier casts, runs
@@ -370,10 +467,12 @@ impl Session {
         let mut started = Instant::now();
         let deadline = started + timeout;
         let timeout_ms = millis(timeout);
-        let admitted = self.admit(host)?;
+        // A call that gets the lock at once never waits in the mailbox; one that must wait
+        // takes a place (and its bytes) there until it gets the lock or gives up.
         let mut slot = match self.slot.try_lock() {
             Ok(slot) => slot,
             Err(_) => {
+                let _waiting = self.admit(host, request.len())?;
                 let slot = tokio::time::timeout_at(deadline.into(), self.slot.lock())
                     .await
                     .map_err(|_| SessionError::Timeout { ms: timeout_ms })?;
@@ -381,8 +480,11 @@ impl Session {
                 slot
             }
         };
-        drop(admitted);
         self.prepare_locked(&mut slot, host);
+        if !self.is_live() {
+            // Ended, or being terminated: the ending jumped the mailbox.
+            return Err(SessionError::SessionNotFound);
+        }
         let Slot::Live(live) = &mut *slot else {
             return Err(SessionError::SessionNotFound);
         };
@@ -406,43 +508,73 @@ impl Session {
             }
             Ok(Err(message)) => Err(SessionError::GuestError(message)),
             Err(failure) => {
-                let error = failure.error.clone();
+                let error = self.failure_error(&failure);
                 self.fail_locked(&mut slot, host, failure);
                 return Err(error);
             }
         };
-        self.after_message_locked(&mut slot, host);
+        let checkpointed = self.after_message_locked(&mut slot, host);
         drop(slot);
         self.schedule_drain_if_needed(host);
-        result
+        // Under `sync` checkpoint durability the reply waits until the checkpoint taken
+        // after this message is on disk (the session's lock is already free).
+        if let Ok(Some(ack)) = checkpointed {
+            if !ack.await.unwrap_or(false) {
+                host.counters.checkpoint_writes_failed.add(1);
+            }
+            return result;
+        }
+        checkpointed.and(result)
     }
 
-    /// Queues a cast (or a timer's message) and makes sure a drainer will deliver it.
-    /// Gives the mail back when it cannot be queued.
+    /// Queues a timer's message (or any prepared mail) and makes sure a drainer will deliver
+    /// it. Gives the mail back when it cannot be queued.
     pub(crate) fn enqueue(
         self: &Arc<Self>,
         host: &Arc<HostInner>,
         mail: Mail,
     ) -> Result<(), (Mail, SessionError)> {
-        if !self.is_live() {
-            return Err((mail, SessionError::SessionNotFound));
+        let bytes = mail.bytes();
+        let mut mail = Some(mail);
+        match self.enqueue_with(host, bytes, || mail.take().expect("made once")) {
+            Ok(()) => Ok(()),
+            Err(e) => Err((mail.expect("not queued"), e)),
         }
-        let admitted = match self.admit(host) {
-            Ok(admitted) => admitted,
-            Err(e) => return Err((mail, e)),
-        };
+    }
+
+    /// Queues a cast of `message`, copied only once it has a place in the mailbox.
+    pub(crate) fn enqueue_cast(
+        self: &Arc<Self>,
+        host: &Arc<HostInner>,
+        message: &[u8],
+    ) -> Result<(), SessionError> {
+        self.enqueue_with(host, message.len(), || Mail::Cast(message.to_vec()))
+    }
+
+    /// Queues the mail `make` builds (`bytes` long) once it has a place in the mailbox.
+    fn enqueue_with(
+        self: &Arc<Self>,
+        host: &Arc<HostInner>,
+        bytes: usize,
+        make: impl FnOnce() -> Mail,
+    ) -> Result<(), SessionError> {
+        if !self.is_live() {
+            return Err(SessionError::SessionNotFound);
+        }
+        let admitted = self.admit(host, bytes)?;
+        let mail = make();
         {
             // The state is checked again under the queue lock: hibernation changes it under
             // the same lock, so a message is either queued before (and hibernation backs off)
             // or refused after (and the sender wakes the session).
             let mut queue = self.queue.lock();
             if !self.is_live() {
-                return Err((mail, SessionError::SessionNotFound));
+                return Err(SessionError::SessionNotFound);
             }
             queue.push_back(mail);
             self.queued.fetch_add(1, Ordering::AcqRel);
         }
-        // The place is now held by the queued message; the drainer releases it.
+        // The place is now held by the queued message; whoever takes it out releases it.
         std::mem::forget(admitted);
         self.schedule_drain(host);
         Ok(())
@@ -479,18 +611,20 @@ impl Session {
     }
 
     /// Run by every holder of the lock before its own message: delivers the queued casts in
-    /// order.
+    /// order (or, once the session is ending, discards them; see [`Self::terminate`]).
     pub(crate) fn prepare_locked(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
         host: &Arc<HostInner>,
     ) {
-        while self.queued.load(Ordering::Acquire) > 0 {
+        // Being terminated (or gone): the queue stays as it is, and the ending discards
+        // and counts it.
+        while self.queued.load(Ordering::Acquire) > 0 && self.is_live() {
             let Some(mail) = self.queue.lock().pop_front() else {
                 return;
             };
             self.queued.fetch_sub(1, Ordering::AcqRel);
-            self.pending.fetch_sub(1, Ordering::AcqRel);
+            self.release(host, mail.bytes());
             let Slot::Live(live) = &mut **slot else {
                 // Queued in the instant the session ended: nothing can handle it any more.
                 tracing::debug!(
@@ -520,7 +654,10 @@ impl Session {
             self.account(host, live, fuel_used);
             self.casts.fetch_add(1, Ordering::Relaxed);
             match outcome {
-                Ok(()) => self.after_message_locked(slot, host),
+                Ok(()) => {
+                    // A failed checkpoint is logged and counted there; a cast has no caller.
+                    let _ = self.after_message_locked(slot, host);
+                }
                 Err(failure) => {
                     tracing::warn!(
                         target: "sessionhost::session",
@@ -537,25 +674,50 @@ impl Session {
     }
 
     /// Bookkeeping after a handled message: activity (now), a checkpoint when one is due,
-    /// and `host.stop`.
+    /// and `host.stop`. When the checkpoint fails (its `snapshot` trapped) the instance is
+    /// finished: the session restarts from its last good checkpoint (or ends), and the
+    /// message's effects are lost with the instance — the error says so, for its caller.
     fn after_message_locked(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
         host: &Arc<HostInner>,
-    ) {
+    ) -> Result<Option<CommitAck>, SessionError> {
         self.touch(host);
         let Slot::Live(live) = &mut **slot else {
-            return;
+            return Ok(None);
         };
-        if let Err(failure) = supervisor::after_message(host, self, live) {
-            self.fail_locked(slot, host, failure);
-            return;
-        }
+        let ack = match supervisor::after_message(host, self, live) {
+            Ok(ack) => ack,
+            Err(failure) => {
+                host.counters.checkpoints_failed.add(1);
+                let error = match &failure.error {
+                    SessionError::GuestTrap { kind, message } => SessionError::GuestTrap {
+                        kind: *kind,
+                        message: format!(
+                            "the checkpoint after this message failed ({message}); the session \
+                         went back to its last checkpoint and this message's effects are lost"
+                        ),
+                    },
+                    other => other.clone(),
+                };
+                tracing::warn!(
+                    target: "sessionhost::session",
+                    session_id = %self.id(),
+                    guest = %self.guest.name,
+                    error = %failure.error,
+                    "checkpoint failed"
+                );
+                self.fail_locked(slot, host, failure);
+                return Err(error);
+            }
+        };
         if let Slot::Live(live) = &mut **slot
             && let Some(reason) = live.store.data_mut().stop_requested.take()
+            && self.is_live()
         {
             self.restart_or_end_locked(slot, host, StopReason::Requested(reason));
         }
+        Ok(ack)
     }
 
     /// Books what an export cost: its fuel (session and host totals) and the instance's
@@ -590,6 +752,14 @@ impl Session {
         failure: Failure,
     ) {
         host.counters.traps.add(1);
+        if self.state.load(Ordering::Acquire) == STATE_ENDING {
+            // A terminate is waiting for the lock and ends the session with its reason; the
+            // instance cannot run the guest's `terminate` any more.
+            if let Slot::Live(live) = &mut **slot {
+                live.poisoned = true;
+            }
+            return;
+        }
         tracing::warn!(
             target: "sessionhost::session",
             session_id = %self.id(),
@@ -670,7 +840,7 @@ impl Session {
         };
         self.state.store(STATE_ENDING, Ordering::SeqCst);
         let started = Instant::now();
-        if reason.instance_usable() {
+        if reason.instance_usable() && !live.poisoned {
             let wit_reason = (&reason).into();
             let outcome = run_host_export!(host, self, &mut live, |e, s| e
                 .call_terminate(s, &wit_reason));
@@ -697,11 +867,20 @@ impl Session {
         let lost = {
             let mut queue = self.queue.lock();
             let lost = queue.len();
-            queue.clear();
+            for mail in queue.drain(..) {
+                self.release(host, mail.bytes());
+            }
             self.queued.fetch_sub(lost, Ordering::AcqRel);
             lost
         };
-        self.pending.fetch_sub(lost, Ordering::AcqRel);
+        if lost > 0 {
+            host.counters.discarded.add(lost as u64);
+        }
+        if let Some(writer) = &host.checkpoints
+            && self.checkpointed.load(Ordering::Acquire)
+        {
+            writer.submit(&self.id(), None, false);
+        }
         host.release_session();
         host.counters.record_stop(&reason);
         if let Some(events) = self.events.get() {
@@ -721,22 +900,61 @@ impl Session {
         );
     }
 
-    /// Ends the session for `reason` after delivering the casts it already accepted.
+    /// Ends the session for `reason`. With [`Ending::Drain`] the casts it already accepted
+    /// are delivered first; otherwise the ending jumps the mailbox (see the module docs):
+    /// from this call on the session refuses every message, and [`Ending::Kill`] also
+    /// interrupts the message running now. The ending runs in a task of its own, so it
+    /// completes even if the caller stops waiting. `session_not_found` when the session had
+    /// already ended (or is being ended, or was retired: look it up again).
     pub(crate) async fn terminate(
         self: &Arc<Self>,
         host: &Arc<HostInner>,
         reason: StopReason,
+        ending: Ending,
     ) -> Result<(), SessionError> {
-        let mut slot = self.slot.lock().await;
-        if !matches!(&*slot, Slot::Live(_)) {
-            return Err(SessionError::SessionNotFound);
+        if ending != Ending::Drain {
+            if self
+                .state
+                .compare_exchange(STATE_LIVE, STATE_ENDING, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                return Err(SessionError::SessionNotFound);
+            }
+            if ending == Ending::Kill {
+                self.interrupt.store(true, Ordering::Release);
+            }
         }
-        self.prepare_locked(&mut slot, host);
-        if !matches!(&*slot, Slot::Live(_)) {
-            return Err(SessionError::SessionNotFound);
+        let (session, host) = (Arc::clone(self), Arc::clone(host));
+        let ended = tokio::spawn(async move {
+            let mut slot = session.slot.lock().await;
+            if ending == Ending::Drain {
+                session.prepare_locked(&mut slot, &host);
+                if !session.is_live() {
+                    return Err(SessionError::SessionNotFound);
+                }
+            }
+            if !matches!(&*slot, Slot::Live(_)) {
+                return Err(SessionError::SessionNotFound);
+            }
+            session.end_locked(&mut slot, &host, reason);
+            Ok(())
+        });
+        ended.await.unwrap_or(Err(SessionError::SessionNotFound))
+    }
+
+    /// Whether a kill asked the running message to stop (checked at every epoch tick).
+    pub(crate) fn interrupt_requested(&self) -> bool {
+        self.interrupt.load(Ordering::Acquire)
+    }
+
+    /// What the caller of a failed message gets: its own error, or `session_not_found` when
+    /// a kill interrupted it (the session is being ended).
+    fn failure_error(&self, failure: &Failure) -> SessionError {
+        if self.interrupt_requested() {
+            SessionError::SessionNotFound
+        } else {
+            failure.error.clone()
         }
-        self.end_locked(&mut slot, host, reason);
-        Ok(())
     }
 
     /// Asks the guest for a snapshot of its state (after delivering queued casts).
@@ -746,6 +964,9 @@ impl Session {
     ) -> Result<Option<Vec<u8>>, SessionError> {
         let mut slot = self.slot.lock().await;
         self.prepare_locked(&mut slot, host);
+        if !self.is_live() {
+            return Err(SessionError::SessionNotFound);
+        }
         let Slot::Live(live) = &mut *slot else {
             return Err(SessionError::SessionNotFound);
         };
@@ -831,6 +1052,32 @@ impl Session {
             .store(old.casts.load(Ordering::Relaxed), Ordering::Relaxed);
         self.fuel_used
             .store(old.fuel_used.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.checkpointed
+            .store(old.checkpointed.load(Ordering::Acquire), Ordering::Release);
+    }
+
+    /// Records that a checkpoint of this session went to the durable writer.
+    pub(crate) fn mark_checkpointed(&self) {
+        self.checkpointed.store(true, Ordering::Release);
+    }
+
+    /// The store record of this session with `state` as its snapshot (its lock held): a
+    /// hibernation's record, or a durable checkpoint.
+    pub(crate) fn record_locked(
+        &self,
+        host: &HostInner,
+        live: &Live,
+        state: Vec<u8>,
+    ) -> crate::store::SnapshotRecord {
+        crate::store::SnapshotRecord {
+            guest: self.guest.name.to_string(),
+            version: self.guest.version.hash.clone(),
+            state,
+            args: live.init_args(),
+            saved_at_ms: host.wall_now_ms(),
+            last_active_ms: host.wall_ms_of(self.last_active_ms()),
+            timers: live.export_timers(),
+        }
     }
 
     /// Fills a freshly started session's slot.
@@ -866,11 +1113,15 @@ impl Session {
 }
 
 /// Releases a mailbox place when a waiting call stops waiting (got the lock or gave up).
-struct PendingGuard<'a>(&'a AtomicUsize);
+struct PendingGuard<'a> {
+    session: &'a Session,
+    host: &'a HostInner,
+    bytes: usize,
+}
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.session.release(self.host, self.bytes);
     }
 }
 

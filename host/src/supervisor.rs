@@ -30,6 +30,7 @@ use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 use wasmtime::Store;
 
+use crate::checkpoint::{CheckpointDurability, CommitAck};
 use crate::ctx::SessionCtx;
 use crate::error::SessionError;
 use crate::exec::{Failure, Live, run_host_export};
@@ -230,6 +231,7 @@ pub(crate) fn new_instance(
             store,
             guest: instance,
             recovery: None,
+            poisoned: false,
         }),
         Err(error) => {
             let failure = Live::failure(&store, &error, millis(timeout));
@@ -329,29 +331,36 @@ pub(crate) fn restart(
 
 /// After a handled message: counts it, and takes a checkpoint when one is due. A checkpoint
 /// whose `snapshot` fails is returned as the message's failure (the session restarts or ends).
+/// With a durable store the checkpoint also goes to the checkpoint writer; the returned ack,
+/// under `sync` durability, says when it is on disk (see `checkpoint.rs`).
 pub(crate) fn after_message(
     host: &Arc<HostInner>,
     session: &Session,
     live: &mut Live,
-) -> Result<(), Failure> {
+) -> Result<Option<CommitAck>, Failure> {
     let every = u64::from(session.guest.options.checkpoint_every);
     let Some(recovery) = live.recovery.as_mut() else {
-        return Ok(());
+        return Ok(None);
     };
     recovery.since_checkpoint += 1;
     if every == 0 || !session.supports_snapshots() || recovery.since_checkpoint < every {
-        return Ok(());
+        return Ok(None);
     }
-    match session.snapshot_locked(host, live)? {
-        Some(state) => {
-            if let Some(recovery) = live.recovery.as_mut() {
-                recovery.checkpoint = Some(state.into());
-                recovery.since_checkpoint = 0;
-            }
-        }
-        None => session.set_no_snapshots(),
+    let Some(state) = session.snapshot_locked(host, live)? else {
+        session.set_no_snapshots();
+        return Ok(None);
+    };
+    let ack = host.checkpoints.as_ref().and_then(|writer| {
+        session.mark_checkpointed();
+        let record = session.record_locked(host, live, state.clone());
+        let wait = writer.durability() == CheckpointDurability::Sync;
+        writer.submit(&session.id(), Some(record), wait)
+    });
+    if let Some(recovery) = live.recovery.as_mut() {
+        recovery.checkpoint = Some(state.into());
+        recovery.since_checkpoint = 0;
     }
-    Ok(())
+    Ok(ack)
 }
 
 #[cfg(test)]

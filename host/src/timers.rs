@@ -95,8 +95,10 @@ fn fire(
         id: pending.id,
         message: pending.message,
     };
-    if let Err((Mail::Timer { id, message }, SessionError::MailboxFull { .. })) =
-        Session::enqueue(&session, host, mail)
+    if let Err((
+        Mail::Timer { id, message },
+        SessionError::MailboxFull { .. } | SessionError::MailboxBytesFull { .. },
+    )) = Session::enqueue(&session, host, mail)
     {
         // The session's own list still holds the old key. That is fine: a cancel from now
         // on removes the ID there, and delivery (`take_fired`) then skips the message; a

@@ -10,15 +10,15 @@
 //!   come straight from wasmtime-wasi;
 //! - `wasi:io/poll` and `wasi:io/streams`, whose "blocking" functions are the only ones a guest
 //!   can reach that may wait, are implemented here on top of wasmtime-wasi's async
-//!   implementations, driven by [`bounded`]: poll once, and if the operation must wait, leave
-//!   the worker thread (see `offload.rs`) and wait for it, never past the message's deadline;
+//!   implementations, driven by [`wait_blocking`]: poll once, and if the operation must
+//!   wait, leave the worker thread and wait for it, never past the message's deadline, and
+//!   only while the host's bound on blocked messages allows (see `offload.rs`);
 //! - filesystem and sockets use wasmtime-wasi's sync bindings. Their blocking paths need a
 //!   descriptor or a socket, and a session has neither: no directory is preopened and socket
 //!   creation is refused, so those paths are unreachable.
 
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::sync::Weak;
+use std::time::Instant;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::WasiView;
@@ -36,8 +36,10 @@ use wasmtime_wasi_io::bindings::wasi::io::streams::{
 use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream, StreamError, StreamResult};
 
-use crate::ctx::SessionCtx;
-use crate::offload::Offload;
+use crate::ctx::{LimitExceeded, SessionCtx};
+use crate::error::TrapKind;
+use crate::host::HostInner;
+use crate::offload::{Offload, WaitError, wait_blocking};
 
 type T = SessionCtx;
 
@@ -85,55 +87,58 @@ impl HasData for Bounded {
     type Data<'a> = BoundedIo<'a>;
 }
 
-/// The resource table, plus what waiting needs: the message's deadline and offload state.
+/// The resource table, plus what waiting needs: the message's deadline, its offload state,
+/// where to say which limit stopped it, and the host (for its bound on blocked messages).
 pub(crate) struct BoundedIo<'a> {
     table: &'a mut ResourceTable,
     deadline: Instant,
     offload: &'a mut Offload,
+    exceeded: &'a mut Option<TrapKind>,
+    host: &'a Weak<HostInner>,
 }
 
 /// The projection the linker uses for the two interfaces that may wait.
 fn bounded_io(ctx: &mut SessionCtx) -> BoundedIo<'_> {
-    BoundedIo::of(ctx)
+    let parts = ctx.io_parts();
+    BoundedIo {
+        table: parts.wasi.table,
+        deadline: parts.deadline,
+        offload: parts.offload,
+        exceeded: parts.exceeded,
+        host: parts.host,
+    }
 }
 
-impl<'a> BoundedIo<'a> {
-    fn of(ctx: &'a mut SessionCtx) -> Self {
-        let (wasi, deadline, offload) = ctx.io_parts();
-        Self {
-            table: wasi.table,
-            deadline,
-            offload,
-        }
-    }
-
-    /// Runs an async WASI operation to completion; see [`bounded`].
+impl BoundedIo<'_> {
+    /// Runs an async WASI operation to completion; see [`wait_blocking`]. A wait cut by the
+    /// deadline traps like an epoch interruption; one refused by `max_blocked_messages`
+    /// traps with [`TrapKind::BlockingLimit`].
     fn wait<R>(&mut self, op: impl AsyncFnOnce(&mut ResourceTable) -> R) -> wasmtime::Result<R> {
-        bounded(self.deadline, self.offload, op(self.table))
+        let host = self.host;
+        let limit = || host.upgrade().map(HostBlocking);
+        match wait_blocking(self.deadline, self.offload, limit, op(self.table)) {
+            Ok(output) => Ok(output),
+            Err(WaitError::Deadline) => Err(wasmtime::Trap::Interrupt.into()),
+            Err(WaitError::Limit) => {
+                *self.exceeded = Some(TrapKind::BlockingLimit);
+                let max = host.upgrade().map_or(0, |h| h.config.max_blocked_messages);
+                Err(wasmtime::Error::new(LimitExceeded {
+                    what: "blocked messages",
+                    desired: max + 1,
+                    max,
+                }))
+            }
+        }
     }
 }
 
-/// Drives `future` to completion on this thread. An operation that is ready at once (the
-/// common case: stdout, stderr, closed stdin) costs one poll. One that must wait first moves
-/// off the async worker thread, then is polled every millisecond until it completes or the
-/// message's deadline passes, which traps like an epoch interruption.
-fn bounded<F: Future>(
-    deadline: Instant,
-    offload: &mut Offload,
-    future: F,
-) -> wasmtime::Result<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return Ok(output);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(wasmtime::Trap::Interrupt.into());
-        }
-        offload.now();
-        std::thread::sleep((deadline - now).min(Duration::from_millis(1)));
+/// The host's bound on blocked messages, reached through the host.
+struct HostBlocking(std::sync::Arc<HostInner>);
+
+impl std::ops::Deref for HostBlocking {
+    type Target = crate::offload::BlockingLimit;
+    fn deref(&self) -> &Self::Target {
+        &self.0.blocking
     }
 }
 

@@ -52,6 +52,23 @@ fn check_describes_a_guest_and_rejects_what_is_not_one() {
 }
 
 #[test]
+fn check_into_a_closed_pipe_ends_quietly() {
+    // `sessionhost check x.wasm | head -1`: the reader is gone before the report is written.
+    let mut child = Command::new(BIN)
+        .args(["check", guests::COUNTER])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("ends");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
 fn serve_refuses_a_config_with_an_unknown_key() {
     let dir = tempdir("badconfig");
     let file = dir.join("sessionhost.toml");
@@ -258,4 +275,99 @@ async fn sessions_and_their_cookies_survive_a_server_restart_with_a_data_dir() {
         assert!(server.child.wait().unwrap().success());
     }
     assert!(dir.join("sessions.redb").exists());
+}
+
+/// `kill -9` under load: with `checkpoint_every = 1` and the default `sync` durability,
+/// every session comes back (on its next message) at or after its last acknowledged value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_brings_every_session_back_from_its_last_acknowledged_checkpoint() {
+    const CLIENTS: usize = 16;
+    let dir = tempdir("crash");
+    let config = counter_config(&dir, "rate_limit = 0\n");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[guest_options.counter]\ncheckpoint_every = 1\n");
+    std::fs::write(&config, text).unwrap();
+
+    let mut server = Server::spawn(&config, &[]);
+    let url = server.call_url();
+    let clients: Vec<reqwest::Client> = (0..CLIENTS)
+        .map(|_| {
+            reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    // Each client increments as fast as it can and keeps the last value it was answered.
+    let load: Vec<_> = clients
+        .iter()
+        .cloned()
+        .map(|client| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = 0_i64;
+                loop {
+                    let Ok(reply) = client.post(&url).body(r#"{"op":"incr"}"#).send().await else {
+                        return acknowledged;
+                    };
+                    let Ok(body) = reply.json::<serde_json::Value>().await else {
+                        return acknowledged;
+                    };
+                    acknowledged = body["value"].as_i64().unwrap();
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = server.child.wait();
+    let mut acknowledged = Vec::new();
+    for task in load {
+        acknowledged.push(task.await.unwrap());
+    }
+    assert!(
+        acknowledged.iter().all(|&v| v > 0),
+        "every client was answered before the kill: {acknowledged:?}"
+    );
+    eprintln!("acknowledged before the kill: {acknowledged:?}");
+
+    let mut server = Server::spawn(&config, &[]);
+    let url = server.call_url();
+    let recovered = server
+        .log
+        .iter()
+        .find(|line| line.contains("recovered sessions from their last checkpoint"))
+        .cloned()
+        .unwrap_or_else(|| server.wait_for("recovered sessions"));
+    assert!(
+        recovered.contains(&format!("\"sessions\":{CLIENTS}")),
+        "{recovered}"
+    );
+    for (client, acknowledged) in clients.iter().zip(&acknowledged) {
+        let body: serde_json::Value = client
+            .post(&url)
+            .body(r#"{"op":"get"}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let value = body["value"].as_i64().unwrap();
+        // The call in flight at the kill may have been checkpointed without its answer.
+        assert!(
+            (*acknowledged..=acknowledged + 1).contains(&value),
+            "acknowledged {acknowledged}, found {value}"
+        );
+    }
+    let ended = server.terminate();
+    assert!(ended.contains(&format!("\"saved\":{CLIENTS}")), "{ended}");
+    assert!(server.child.wait().unwrap().success());
 }

@@ -91,6 +91,18 @@ pub async fn terminated(events: &mut SessionEvents) -> sessionhost::StopReason {
         .expect("the session ended within 10 s")
 }
 
+/// The process's resident set, in MiB (`/proc/self/statm`). Tests that compare it keep to
+/// a test binary of their own, so that no other test's allocations move it.
+pub fn rss_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("statm's second field");
+    pages * 4096.0 / (1024.0 * 1024.0)
+}
+
 /// Polls `condition` every millisecond for up to 10 s.
 pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sessionhost::{GuestLayout, GuestOptions, Host, RestartPolicy, StartOptions};
 use sessionhost_tests::protocol::lang_guest;
-use sessionhost_tests::support::{self, eventually};
+use sessionhost_tests::support::{self, eventually, rss_mib};
 
 /// Offending sessions run before the baseline is taken (each offence twice).
 const WARM_UP: usize = 2 * 9;
@@ -22,17 +22,6 @@ const ROUNDS: usize = 300;
 /// Most the resident set may grow over the loop: allocator caches and tracing buffers, not
 /// per-session leftovers (a leak of one 64 KiB pool slot per session would be ~19 MiB).
 const RSS_BOUND_MIB: f64 = 8.0;
-
-/// The process's resident set, in MiB.
-fn rss_mib() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("statm's second field");
-    pages * 4096.0 / (1024.0 * 1024.0)
-}
 
 /// The offences, in turn: the guest and the request.
 fn offence(round: usize) -> (&'static str, Value) {

@@ -211,9 +211,11 @@ async fn terminate_runs_the_guest_terminate_and_forgets_the_session() {
     cast(&host, &id, json!({"op":"record","n":1}))
         .await
         .unwrap();
+    // A call runs after the casts before it (a terminate would jump them: `mailbox.rs`).
+    call(&host, &id, json!({"op":"count"})).await.unwrap();
     host.terminate(&id).await.unwrap();
 
-    // The guest's terminate ran (it publishes what it was told), after the queued cast.
+    // The guest's terminate ran (it publishes what it was told), after the cast.
     match events.recv().await.unwrap() {
         SessionEvent::Published(bytes) => {
             let event: serde_json::Value = serde_json::from_slice(&bytes).unwrap();

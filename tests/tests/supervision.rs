@@ -252,3 +252,47 @@ async fn other_sessions_are_untouched_by_a_restart() {
         .unwrap();
     assert_eq!(echo, json!({"data":1}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_that_overflows_goes_back_to_the_last_good_one_and_says_so() {
+    let host = supervised_host().await;
+    let (id, mut events) = watched(&host, StartOptions::guest("checkpointed")).await;
+    for n in 1..=5 {
+        assert_eq!(
+            call(&host, &id, json!({"op":"add","n":1})).await.unwrap(),
+            json!({"value": n})
+        );
+    }
+    // The message itself succeeds, but the checkpoint after it overflows the stack: the
+    // caller must not be told it worked, since its effects went with the instance.
+    match call(&host, &id, json!({"op":"break_snapshot"})).await {
+        Err(SessionError::GuestTrap { kind, message }) => {
+            // The engine's stack or the guest's shadow stack in linear memory, whichever
+            // runs out first (see `isolation.rs`).
+            assert!(
+                matches!(kind, TrapKind::StackOverflow | TrapKind::MemoryOutOfBounds),
+                "{kind}"
+            );
+            assert!(
+                message.contains("checkpoint after this message failed"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a guest trap, got {other:?}"),
+    }
+    let (reason, from_checkpoint, lost) = restarted(&mut events).await;
+    assert_eq!(reason.kind(), "crashed", "{reason}");
+    assert!(
+        from_checkpoint,
+        "restarted from the checkpoint after the fifth add"
+    );
+    assert_eq!(lost, 1, "the failed message is the only one lost");
+    assert_eq!(
+        call(&host, &id, json!({"op":"add","n":0})).await.unwrap(),
+        json!({"value": 5}),
+        "the state of the last good checkpoint"
+    );
+    let counters = host.metrics().counters;
+    assert_eq!(counters.checkpoints_failed_total, 1);
+    assert_eq!(counters.restarted_total, 1);
+}

@@ -5,7 +5,8 @@
 //! falls further behind is dropped with a clear reason — it never slows the session or the
 //! other subscribers.
 //!
-//! **SSE** (`GET /v1/session/events`): `event: publish` with the event as data (UTF-8 text;
+//! **SSE** (`GET /v1/session/events`): a first comment `: subscribed` once the subscription
+//! is in place, then `event: publish` with the event as data (UTF-8 text;
 //! other bytes as unpadded base64 in `event: publish-base64`), then `event: terminated` with
 //! the stop reason as JSON (`{"reason":"normal"}`), or `event: dropped` if the subscriber fell
 //! behind; the stream then ends.
@@ -73,7 +74,12 @@ pub(crate) async fn events(
         };
         Some((Ok(event), next))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    // A first comment line says the subscription is in place (EventSource ignores comments;
+    // a script can wait for it before it makes the session publish or end).
+    let opened = futures_util::stream::once(std::future::ready(Ok(
+        Event::default().comment("subscribed")
+    )));
+    Ok(Sse::new(futures_util::StreamExt::chain(opened, stream)).keep_alive(KeepAlive::default()))
 }
 
 fn published(bytes: &[u8]) -> Event {

@@ -107,6 +107,32 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug + 'static {
     fn durable(&self) -> bool {
         false
     }
+
+    /// Writes live sessions' checkpoints in one durable commit: `(id, Some(record))` stores
+    /// the newest checkpoint of session `id`, `(id, None)` removes it. Checkpoints are kept
+    /// apart from hibernated records (nothing else reads them) until
+    /// [`recover_checkpoints`](Self::recover_checkpoints). A store that does not outlive the
+    /// process keeps none: its default does nothing.
+    fn write_checkpoints(
+        &self,
+        writes: &[(String, Option<SnapshotRecord>)],
+    ) -> Result<(), StoreError> {
+        let _ = writes;
+        Ok(())
+    }
+
+    /// After a crash (checkpoints left behind by sessions that were live): makes each
+    /// checkpoint a hibernated record — unless a hibernated record is stored under the same ID,
+    /// which is newer and stays — and removes every checkpoint, in one commit. Returns how
+    /// many sessions came back this way.
+    fn recover_checkpoints(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    /// How many live sessions' checkpoints are stored.
+    fn checkpoints(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 }
 
 /// What went wrong in a snapshot store.
@@ -381,6 +407,40 @@ pub(crate) mod conformance {
                 message: b"tick".to_vec(),
             }],
         }
+    }
+
+    /// Checkpoints of a durable store: written apart from hibernated records, replaced,
+    /// removed, and recovered as hibernated records after a crash (a hibernated record under
+    /// the same ID wins), on an empty store.
+    pub(crate) fn checkpoints(store: &dyn SnapshotStore) {
+        let old = record("counter", b"{\"value\":1}");
+        let new = record("counter", b"{\"value\":2}");
+        let hibernated = record("counter", b"{\"value\":9}");
+        let writes = |w: &[(&str, Option<&SnapshotRecord>)]| {
+            let w: Vec<_> = w
+                .iter()
+                .map(|(id, r)| ((*id).to_owned(), r.cloned()))
+                .collect();
+            store.write_checkpoints(&w).expect("write checkpoints");
+        };
+        writes(&[("a", Some(&old)), ("b", Some(&old)), ("c", Some(&old))]);
+        writes(&[("a", Some(&new)), ("b", None)]);
+        assert_eq!(store.checkpoints().expect("checkpoints"), 2);
+        // Checkpoints are not hibernated sessions.
+        assert!(!store.contains("a").expect("contains"));
+        assert_eq!(store.len().expect("len"), 0);
+        store.put("c", &hibernated).expect("put");
+
+        assert_eq!(store.recover_checkpoints().expect("recover"), 1);
+        assert_eq!(store.checkpoints().expect("checkpoints"), 0);
+        assert_eq!(store.get("a").expect("get"), Some(new));
+        assert_eq!(store.get("b").expect("get"), None, "removed");
+        assert_eq!(
+            store.get("c").expect("get"),
+            Some(hibernated),
+            "the newer record"
+        );
+        assert_eq!(store.recover_checkpoints().expect("recover"), 0);
     }
 
     /// Every trait method, on an empty store.

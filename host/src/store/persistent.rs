@@ -1,7 +1,8 @@
 //! The persistent snapshot store: records in a redb file, so they outlive the process.
 //!
-//! One table, `snapshots`, maps session ID (`&str`) → encoded record (`&[u8]`, the format of
-//! [`SnapshotRecord::encode`]). Every `put`, `take` and `remove` is one write transaction,
+//! The table `snapshots` maps session ID (`&str`) → encoded record (`&[u8]`, the format of
+//! [`SnapshotRecord::encode`]) of the hibernated sessions; `checkpoints` the same for live
+//! sessions' last checkpoints (see `checkpoint.rs`), read only to recover after a crash. Every `put`, `take` and `remove` is one write transaction,
 //! committed with redb's default durability (fsync before the commit returns), so a completed
 //! call survives a crash; `take` reads and removes in the same transaction, so a record is
 //! taken once. Reads run in read transactions beside the writer. redb serializes writers:
@@ -21,8 +22,11 @@ use redb::{ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _
 
 use super::{SnapshotRecord, SnapshotStore, StoreError};
 
-/// The one table: session ID → encoded record.
+/// Hibernated sessions: session ID → encoded record.
 const TABLE: redb::TableDefinition<'static, &str, &[u8]> = redb::TableDefinition::new("snapshots");
+/// Live sessions' last checkpoints: session ID → encoded record.
+const CHECKPOINTS: redb::TableDefinition<'static, &str, &[u8]> =
+    redb::TableDefinition::new("checkpoints");
 
 /// A [`SnapshotStore`] in a redb file. See the module docs.
 pub struct PersistentStore {
@@ -51,8 +55,8 @@ impl PersistentStore {
             .create(&path)
             .map_err(|e| store_error(&path, e))?;
         let store = Self { db, path };
-        // Create the table now, so that reads of an empty store find it.
-        store.write(|_| Ok(()))?;
+        // Create the tables now, so that reads of an empty store find them.
+        store.write_both(|_, _| Ok(()))?;
         Ok(store)
     }
 
@@ -70,6 +74,25 @@ impl PersistentStore {
         let out = {
             let mut table = txn.open_table(TABLE).map_err(|e| self.error(e))?;
             f(&mut table).map_err(|e| self.error(e))?
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(out)
+    }
+
+    /// Runs `f` on both tables (hibernated, checkpoints) in one write transaction and
+    /// commits it.
+    fn write_both<T>(
+        &self,
+        f: impl FnOnce(
+            &mut redb::Table<'_, &str, &[u8]>,
+            &mut redb::Table<'_, &str, &[u8]>,
+        ) -> Result<T, redb::StorageError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let out = {
+            let mut snapshots = txn.open_table(TABLE).map_err(|e| self.error(e))?;
+            let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(|e| self.error(e))?;
+            f(&mut snapshots, &mut checkpoints).map_err(|e| self.error(e))?
         };
         txn.commit().map_err(|e| self.error(e))?;
         Ok(out)
@@ -200,6 +223,46 @@ impl SnapshotStore for PersistentStore {
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn write_checkpoints(
+        &self,
+        writes: &[(String, Option<SnapshotRecord>)],
+    ) -> Result<(), StoreError> {
+        self.write_both(|_, checkpoints| {
+            for (id, record) in writes {
+                match record {
+                    Some(record) => {
+                        checkpoints.insert(id.as_str(), record.encode().as_slice())?;
+                    }
+                    None => {
+                        checkpoints.remove(id.as_str())?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn recover_checkpoints(&self) -> Result<usize, StoreError> {
+        self.write_both(|snapshots, checkpoints| {
+            let mut recovered = 0;
+            while let Some((id, bytes)) = checkpoints.pop_first()? {
+                let (id, bytes) = (id.value().to_owned(), bytes.value().to_vec());
+                if snapshots.get(id.as_str())?.is_none() {
+                    snapshots.insert(id.as_str(), bytes.as_slice())?;
+                    recovered += 1;
+                }
+            }
+            Ok(recovered)
+        })
+    }
+
+    fn checkpoints(&self) -> Result<usize, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(CHECKPOINTS).map_err(|e| self.error(e))?;
+        let len = table.len().map_err(|e| self.error(e))?;
+        Ok(usize::try_from(len).unwrap_or(usize::MAX))
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +300,13 @@ mod tests {
         let dir = TempDir::new("every_method_works");
         let store = PersistentStore::open(dir.file("s.redb")).expect("open");
         conformance::exercise(&store);
+    }
+
+    #[test]
+    fn checkpoints_are_kept_apart_and_recovered() {
+        let dir = TempDir::new("checkpoints");
+        let store = PersistentStore::open(dir.file("s.redb")).unwrap();
+        conformance::checkpoints(&store);
     }
 
     #[test]

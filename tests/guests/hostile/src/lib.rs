@@ -10,11 +10,13 @@
 //! returns); `trap` (init panics); `trap_terminate` / `loop_terminate`
 //! (terminate panics / never returns); `loop_snapshot` (snapshot never
 //! returns); `loop_restore` / `trap_restore` (a restore of a snapshot taken
-//! in that mode never returns / panics). Any other mode fails init.
+//! in that mode never returns / panics); `stop_init` (init calls `ctx::stop("stopped in
+//! init")` and succeeds). Any other mode fails init.
 //!
 //! Calls, with their replies:
 //! - `{"op":"echo","data":D}` → `{"data":D}` (`D` any JSON, default `null`);
-//! - `{"op":"loop"}` never returns; `{"op":"trap"}` panics;
+//! - `{"op":"loop"}` never returns (`{"op":"loop","announce":true}` first
+//!   publishes `{"looping":true}`); `{"op":"trap"}` panics;
 //!   `{"op":"unreachable"}` executes `unreachable`; `{"op":"stack"}` recurses
 //!   until the stack overflows;
 //! - `{"op":"grow","mib":n}` allocates n MiB, writes every byte and keeps them
@@ -37,7 +39,13 @@
 //! - `{"op":"count"}` → `{"calls":c,"casts":k}`: calls received before this
 //!   one, casts received (decoded ones only);
 //! - `{"op":"sleep_ms","ms":m}` busy-waits m ms on `ctx::now_ms` →
-//!   `{"slept_ms":elapsed}`.
+//!   `{"slept_ms":elapsed}`;
+//! - `{"op":"block_ms","ms":m}` blocks in WASI for m ms (`std::thread::sleep`, a
+//!   monotonic-clock pollable) → `{"blocked_ms":elapsed}`;
+//! - `{"op":"add","n":k}` adds k to the counter `value` (kept in snapshots) →
+//!   `{"value":v}`;
+//! - `{"op":"break_snapshot"}` makes the next `snapshot` overflow the stack (the
+//!   flag is not kept in snapshots) → `{"ok":true}`.
 //!
 //! `terminate` (in the modes that do not misbehave there) publishes
 //! `{"terminated":reason,"casts":k}` as the session's last event.
@@ -71,6 +79,12 @@ pub struct Hostile {
     casts: u64,
     /// The `n` of every `record` cast, in order.
     seen: Vec<i64>,
+    /// The counter of `add`.
+    #[serde(default)]
+    value: i64,
+    /// The next snapshot overflows the stack; not part of snapshots.
+    #[serde(skip)]
+    break_snapshot: bool,
     /// Memory kept by `grow`; not part of snapshots.
     #[serde(skip)]
     kept: Vec<Vec<u8>>,
@@ -144,6 +158,13 @@ impl Session for Hostile {
             Mode::Fail => Err("init refused".to_owned()),
             Mode::Loop => spin(),
             Mode::Trap => panic!("init trap requested"),
+            Mode::StopInit => {
+                ctx::stop("stopped in init");
+                Ok(Hostile {
+                    mode,
+                    ..Hostile::default()
+                })
+            }
             _ => Ok(Hostile {
                 mode,
                 ..Hostile::default()
@@ -156,7 +177,12 @@ impl Session for Hostile {
         self.calls += 1;
         Ok(match call {
             Call::Echo { data } => json!({ "data": data }),
-            Call::Loop => spin(),
+            Call::Loop { announce } => {
+                if announce {
+                    let _ = ctx::publish(&json!({ "looping": true }));
+                }
+                spin()
+            }
             Call::Trap => panic!("trap requested"),
             Call::Unreachable => unreachable_instruction(),
             Call::Stack => json!({ "depth": recurse(0) }),
@@ -205,6 +231,19 @@ impl Session for Hostile {
                 }
                 json!({ "slept_ms": now - start })
             }
+            Call::BlockMs { ms } => {
+                let start = ctx::now_ms();
+                std::thread::sleep(Duration::from_millis(ms));
+                json!({ "blocked_ms": ctx::now_ms().saturating_sub(start) })
+            }
+            Call::Add { n } => {
+                self.value = self.value.wrapping_add(n);
+                json!({ "value": self.value })
+            }
+            Call::BreakSnapshot => {
+                self.break_snapshot = true;
+                json!({ "ok": true })
+            }
         })
     }
 
@@ -231,6 +270,9 @@ impl Session for Hostile {
     fn snapshot(&self) -> Option<Vec<u8>> {
         if self.mode == Mode::LoopSnapshot {
             spin();
+        }
+        if self.break_snapshot {
+            black_box(recurse(0));
         }
         serde_json::to_vec(self).ok()
     }
@@ -326,7 +368,7 @@ mod tests {
         let snap = h.snapshot().expect("snapshot");
         assert_eq!(
             snap,
-            br#"{"mode":"trap_restore","calls":0,"casts":1,"seen":[4]}"#.to_vec()
+            br#"{"mode":"trap_restore","calls":0,"casts":1,"seen":[4],"value":0}"#.to_vec()
         );
         let ok = br#"{"mode":"ok","calls":0,"casts":1,"seen":[4]}"#;
         assert_eq!(Hostile::restore(ok, "0.1.0").map(|h| h.seen), Ok(vec![4]));

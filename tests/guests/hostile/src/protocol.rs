@@ -28,6 +28,8 @@ pub enum Mode {
     LoopRestore,
     /// `restore` of this state panics.
     TrapRestore,
+    /// `init` calls `ctx::stop` and succeeds.
+    StopInit,
 }
 
 /// Init args.
@@ -48,8 +50,12 @@ pub enum Call {
         #[serde(default)]
         data: Value,
     },
-    /// Never returns.
-    Loop,
+    /// Never returns; first publishes `{"looping":true}` when `announce`.
+    Loop {
+        /// Publish an event before looping.
+        #[serde(default)]
+        announce: bool,
+    },
     /// Panics.
     Trap,
     /// Executes `unreachable`.
@@ -119,6 +125,18 @@ pub enum Call {
         /// How long.
         ms: u64,
     },
+    /// Blocks in WASI for `ms` milliseconds (`std::thread::sleep`).
+    BlockMs {
+        /// How long.
+        ms: u64,
+    },
+    /// Adds `n` to the `value` counter (kept in snapshots).
+    Add {
+        /// How much.
+        n: i64,
+    },
+    /// The next `snapshot` overflows the stack (not kept in snapshots).
+    BreakSnapshot,
 }
 
 /// A message that expects no reply.
