@@ -599,6 +599,9 @@ impl Session {
                     session.prepare_locked(&mut slot, &host);
                 }
                 session.drain_scheduled.store(false, Ordering::SeqCst);
+                if !session.is_live() {
+                    return; // ending (it discards the queue) or retired (its queue was empty)
+                }
                 // A cast queued after the last pop but before the flag was cleared saw the
                 // flag set and spawned nothing: look once more.
                 if session.queued.load(Ordering::SeqCst) == 0
@@ -694,8 +697,8 @@ impl Session {
                     SessionError::GuestTrap { kind, message } => SessionError::GuestTrap {
                         kind: *kind,
                         message: format!(
-                            "the checkpoint after this message failed ({message}); the session \
-                         went back to its last checkpoint and this message's effects are lost"
+                            "the checkpoint after this message failed ({message}); its effects \
+                         are lost with the instance that handled it"
                         ),
                     },
                     other => other.clone(),

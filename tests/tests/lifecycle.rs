@@ -138,3 +138,21 @@ async fn the_rate_limit_refills_one_token_at_a_time() {
     ));
     assert_eq!(host.stats().sessions, 7);
 }
+
+/// A guest that calls `stop()` inside `init`: the start reports it (nothing is handed out
+/// for a session that already ended), its `terminate` ran, and nothing is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_stops_itself_in_init_fails_its_start() {
+    let host = support::host().await;
+    let error = host
+        .start(StartOptions::guest("hostile").args(br#"{"mode":"stop_init"}"#))
+        .await
+        .expect_err("a session that stopped while starting is not started");
+    assert_eq!(error.kind(), "guest_error");
+    assert!(error.to_string().contains("stopped in init"), "{error}");
+    let stats = host.stats();
+    assert_eq!((stats.sessions, stats.instances), (0, 0));
+    assert!(host.list().is_empty());
+    let stopped = host.metrics().counters.stopped_total;
+    assert!(stopped.contains(&("requested", 1)), "{stopped:?}");
+}

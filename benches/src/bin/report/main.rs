@@ -6,7 +6,8 @@
 //! Creation rate and memory per live session are measured at 1 k to 1 M sessions, each run in
 //! a fresh child process (this binary re-run with `--child`, see `creation.rs`), with the
 //! bare-wasmtime baseline at the same counts; calls, casts and lookups are measured in this
-//! process (`calls.rs`), and so are HTTP calls through the server on loopback (`web.rs`);
+//! process (`calls.rs`), and so are the same calls with durable checkpoints (`durable.rs`)
+//! and HTTP calls through the server on loopback (`web.rs`);
 //! hibernated sessions get child processes of their own (`sleep.rs`), and so does each guest
 //! language's counter (`langs.rs`). `--quick` uses 1 k / 10 k / 50 k sessions and shorter runs (about a
 //! minute in all); the full run takes about ten minutes on two cores. Progress goes to stderr,
@@ -14,6 +15,7 @@
 
 mod calls;
 mod creation;
+mod durable;
 mod langs;
 mod sleep;
 mod table;
@@ -116,6 +118,7 @@ async fn report(quick: bool) -> anyhow::Result<()> {
 
     creation::measure(&mut figures, counts, &progress)?;
     calls::measure(&mut figures, budget, &progress).await?;
+    durable::measure(&mut figures, budget.run_for, &progress).await?;
     web::measure(&mut figures, budget.run_for, &progress).await?;
     sleep::measure(&mut figures, quick, &progress)?;
     let (languages, language_failures) = langs::measure(quick, &progress);
@@ -144,6 +147,7 @@ async fn report(quick: bool) -> anyhow::Result<()> {
     let mut table = Table::default();
     creation::rows(&mut table, &figures, counts);
     calls::rows(&mut table, &figures);
+    durable::rows(&mut table, &figures);
     web::rows(&mut table, &figures);
     sleep::rows(&mut table, &figures, quick);
     table.notes.extend(langs::lines(&languages, quick));
