@@ -18,5 +18,5 @@ pub mod token;
 pub mod ws;
 
 pub use id::{IdError, SessionId};
-pub use token::{KeyError, MIN_KEY_BYTES, TokenError, TokenKeys};
+pub use token::{Claims, KeyError, MIN_KEY_BYTES, TokenError, TokenKeys};
 pub use ws::ClientFrame;
