@@ -212,6 +212,17 @@ pub(crate) fn render(host: &Host) -> Result<String, std::fmt::Error> {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "OpenMetrics text.", body = String, content_type = "application/openmetrics-text"),
+        (status = 500, description = "The metrics could not be rendered (`internal_error`).", body = crate::http::error::Problem),
+    )
+)]
 pub(crate) async fn metrics(State(host): State<Host>) -> Response {
     match render(&host) {
         Ok(text) => (
