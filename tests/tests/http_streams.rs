@@ -391,3 +391,66 @@ async fn a_reply_that_is_not_utf8_arrives_unaltered_in_a_binary_frame() {
     assert_eq!(&bytes[split + 1..], b"\xff\xfe\x00\x80\nraw");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_fell_behind_is_told_why_when_it_reads_again() {
+    let server = TestServer::start_with(
+        support::config().default_guest("hostile"),
+        HttpConfig {
+            stream_close_grace: Duration::from_secs(60),
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    let id = server
+        .host
+        .start(StartOptions::guest("hostile"))
+        .await
+        .unwrap();
+    let token = server.keys.sign_for(&id, "hostile");
+    let sse = reqwest::Client::new()
+        .get(server.url("/v1/session/events"))
+        .header("x-session-id", &token)
+        .send()
+        .await
+        .unwrap();
+    let mut ws = server.websocket(&token).await;
+    eventually("both attached", || server.host.stats().subscribers == 2).await;
+    // Neither reads while 20 MB are published: both fall past their 4 MiB.
+    flood(&server, &id, 200, 100_000).await;
+    eventually("both dropped", || server.host.stats().subscribers == 0).await;
+    // Reading again, each gets what had reached its socket, then why it was dropped.
+    let close = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame")
+    .expect("with a reason");
+    assert_eq!(u16::from(close.code), 1008);
+    assert!(close.reason.contains("unread"), "{}", close.reason);
+    let mut body = sse.bytes_stream();
+    let mut tail = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.expect("the stream reads");
+            tail.push_str(&String::from_utf8_lossy(&chunk));
+            if tail.len() > 4096 {
+                tail.drain(..tail.len() - 4096);
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the stream ended");
+    assert!(
+        tail.contains("event: dropped\ndata: this subscriber was dropped: more than"),
+        "{tail}"
+    );
+    assert!(server.host.is_started(&id), "the session carries on");
+    server.stop().await;
+}
