@@ -134,7 +134,7 @@ async fn hostile_stream_clients_leave_the_servers_memory_at_its_baseline() {
         let after = rss_mib();
         eprintln!(
             "stalled SSE+WS flooded with 200 MB, round {round}: baseline {baseline:.1} MiB, \
-             peak {peak:.1}, after {after:.1} (+{:.1})",
+             right after the flood {peak:.1}, after the delete {after:.1} (+{:.1})",
             after - baseline
         );
         assert!(
@@ -146,7 +146,7 @@ async fn hostile_stream_clients_leave_the_servers_memory_at_its_baseline() {
         let after = rss_mib();
         eprintln!(
             "20 sockets announcing 9 MB frames, round {round}: baseline {baseline:.1} MiB, \
-             peak {peak:.1}, after {after:.1} (+{:.1})",
+             with the sockets open {peak:.1}, after they close {after:.1} (+{:.1})",
             after - baseline
         );
         assert!(
