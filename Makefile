@@ -14,7 +14,7 @@ LANGS        :=
 include $(sort $(wildcard guest-sdk/*/lang.mk))
 
 .PHONY: setup setup-rust guests rust-guests lang-guests build run smoke quickstart test bench \
-	bench-quick soak lint fmt clean setup-fuzz fuzz fuzz-smoke
+	bench-quick soak lint fmt clean setup-fuzz fuzz fuzz-smoke test-api setup-schemathesis
 
 ## setup: install every toolchain guests are built with (idempotent).
 setup: setup-rust $(foreach l,$(LANGS),setup-$(l))
@@ -61,6 +61,33 @@ test: setup lang-guests
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	$(MAKE) fuzz-smoke
+	$(MAKE) test-api
+
+# The HTTP API against its own OpenAPI document: schemathesis (pinned, installed from PyPI
+# into a venv under target/) drives a real `sessionhost serve` (debug build, counter guest,
+# admin token, no creation rate limit) on a free loopback port: every operation, every
+# phase (examples, coverage, fuzzing, stateful), its default checks, a fixed seed and a
+# bounded number of examples (API_EXAMPLES, 100 by default: about 30 s). See tests/api/run.sh.
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS_VENV    := target/schemathesis
+SCHEMATHESIS_STAMP   := $(SCHEMATHESIS_VENV)/.installed-$(SCHEMATHESIS_VERSION)
+HOST_TARGET_DIR      := $(or $(CARGO_TARGET_DIR),target)
+
+## setup-schemathesis: schemathesis $(SCHEMATHESIS_VERSION) in $(SCHEMATHESIS_VENV).
+setup-schemathesis: $(SCHEMATHESIS_STAMP)
+
+$(SCHEMATHESIS_STAMP):
+	python3 -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		schemathesis==$(SCHEMATHESIS_VERSION)
+	@touch $@
+
+## test-api: schemathesis against the server (part of `make test`; a few minutes).
+test-api: setup-rust setup-schemathesis
+	$(CARGO) build --target $(GUEST_TARGET) --profile guest --target-dir target/guests -p counter
+	$(CARGO) build -p sessionhost --bin sessionhost
+	tests/api/run.sh $(HOST_TARGET_DIR)/debug/sessionhost $(GUEST_DIR)/counter.wasm \
+		$(SCHEMATHESIS_VENV)/bin/st
 
 # Fuzzing (fuzz/, its own workspace; see docs/isolation.md). cargo-fuzz works on the stable
 # toolchain with `-s none`: the default sanitizer (`-Zsanitizer=address`) is the only nightly

@@ -1,5 +1,6 @@
 //! Fuzzes what a client controls before any session is touched: the session header or
-//! `Cookie` headers (`request_token`), the token verifier (`TokenKeys::verify`) and session-ID
+//! `Cookie` headers (`request_token`), the token verifier (`TokenKeys::open`, both token
+//! formats) and session-ID
 //! validation (`SessionId::parse`).
 //!
 //! Checked on every input, beyond "no panic": a token that verifies is exactly the token the
@@ -23,12 +24,13 @@ fuzz_target!(|data: &[u8]| {
         _ => Some(String::from_utf8_lossy(rest).into_owned()),
     };
     if let Some(token) = token {
-        if let Ok(id) = keys.verify(&token) {
-            assert_eq!(
-                keys.sign(&id),
-                token,
-                "a verified token is the canonical one"
-            );
+        if let Ok(claims) = keys.open(&token) {
+            let canonical = match &claims.guest {
+                Some(guest) => keys.sign_for(&claims.id, guest),
+                None => keys.sign(&claims.id),
+            };
+            assert_eq!(canonical, token, "a verified token is the canonical one");
+            assert_eq!(keys.verify(&token), Ok(claims.id));
             assert!(
                 stranger.verify(&token).is_err(),
                 "another key's tokens never verify"
@@ -45,6 +47,9 @@ fuzz_target!(|data: &[u8]| {
         );
         assert_eq!(id.as_str(), text);
         // Every valid ID signs into a token that verifies back to it.
-        assert_eq!(keys.verify(&keys.sign(&id)), Ok(id));
+        assert_eq!(keys.verify(&keys.sign(&id)), Ok(id.clone()));
+        // And, as a guest name, into a second-format token that says so.
+        let claims = keys.open(&keys.sign_for(&id, &text)).expect("verifies");
+        assert_eq!((claims.id, claims.guest.as_deref()), (id, Some(&*text)));
     }
 });

@@ -116,6 +116,16 @@ pub struct HostConfig {
     /// Directory where compiled guests are cached, so a restart does not compile them again.
     /// Default: none (the server uses `<data_dir>/compiled` when it has a data dir).
     pub compile_cache_dir: Option<std::path::PathBuf>,
+    /// Events one subscriber (SSE, WebSocket, [`Host::subscribe`](crate::Host::subscribe))
+    /// may have unread; one more and it is dropped, its queue freed. Default: 1 024.
+    pub subscriber_buffer: usize,
+    /// Bytes of events one subscriber may have unread; past it, it is dropped, its queue
+    /// freed. An event larger than this drops every subscriber that gets it. Default: 4 MiB.
+    pub subscriber_buffer_bytes: ByteSize,
+    /// Bytes of events held for all subscribers of the host, each event counted once however
+    /// many subscribers hold it. While over it, a subscriber that is behind is dropped rather
+    /// than given more. Default: 256 MiB.
+    pub subscriber_bytes_total: ByteSize,
 }
 
 impl Default for HostConfig {
@@ -142,6 +152,9 @@ impl Default for HostConfig {
             checkpoint_durability: crate::CheckpointDurability::Sync,
             checkpoint_group_commit: Duration::from_millis(10),
             compile_cache_dir: None,
+            subscriber_buffer: crate::events::SUBSCRIBER_BUFFER,
+            subscriber_buffer_bytes: ByteSize::mib(4),
+            subscriber_bytes_total: ByteSize::mib(256),
         }
     }
 }
@@ -218,6 +231,21 @@ impl HostConfig {
         if self.epoch_tick < Duration::from_millis(1) || self.epoch_tick > Duration::from_secs(1) {
             return bad("epoch_tick", "must be between 1 ms and 1 s".into());
         }
+        if self.subscriber_buffer == 0 {
+            return bad("subscriber_buffer", "must be at least 1".into());
+        }
+        if self.subscriber_buffer_bytes.as_u64() == 0 {
+            return bad(
+                "subscriber_buffer_bytes",
+                "must be greater than zero".into(),
+            );
+        }
+        if self.subscriber_bytes_total < self.subscriber_buffer_bytes {
+            return bad(
+                "subscriber_bytes_total",
+                "must be at least subscriber_buffer_bytes".into(),
+            );
+        }
         if let Some(name) = &self.default_guest
             && let Err(reason) = crate::guest::validate_guest_name(name)
         {
@@ -282,6 +310,20 @@ impl HostConfigBuilder {
         max_timers_per_session: usize,
         /// See [`HostConfig::epoch_tick`].
         epoch_tick: Duration,
+        /// See [`HostConfig::subscriber_buffer`].
+        subscriber_buffer: usize,
+    }
+
+    /// See [`HostConfig::subscriber_buffer_bytes`].
+    pub fn subscriber_buffer_bytes(mut self, bytes: u64) -> Self {
+        self.config.subscriber_buffer_bytes = ByteSize::b(bytes);
+        self
+    }
+
+    /// See [`HostConfig::subscriber_bytes_total`].
+    pub fn subscriber_bytes_total(mut self, bytes: u64) -> Self {
+        self.config.subscriber_bytes_total = ByteSize::b(bytes);
+        self
     }
 
     /// See [`HostConfig::compile_cache_dir`].
@@ -350,7 +392,15 @@ mod tests {
         assert_eq!(c.session_ttl, Duration::from_secs(3600));
         assert_eq!(c.rate_limit, 100);
         assert_eq!(c.memory_per_session, ByteSize::kib(256));
+        assert_eq!(c.subscriber_buffer, 1024);
+        assert_eq!(c.subscriber_buffer_bytes, ByteSize::mib(4));
+        assert_eq!(c.subscriber_bytes_total, ByteSize::mib(256));
         c.validate().expect("defaults are valid");
+        let err = HostConfig::builder()
+            .subscriber_bytes_total(1024)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field, "subscriber_bytes_total");
     }
 
     #[test]

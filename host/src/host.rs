@@ -165,6 +165,8 @@ pub(crate) struct HostInner {
     rate: Option<RateLimiter>,
     shutting_down: AtomicBool,
     max_message_bytes: usize,
+    /// The subscribers' byte and count budgets, shared by every session's event hub.
+    pub(crate) events: Arc<crate::events::Budget>,
     /// Dropped with the host: stops the epoch thread.
     _ticker: EpochTicker,
 }
@@ -316,6 +318,7 @@ impl Host {
             instances: AtomicUsize::new(0),
             pending_bytes: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
+            events: crate::events::Budget::new(&config),
             _ticker: ticker,
             config,
         };
@@ -751,7 +754,7 @@ impl Host {
     /// Subscribes to the session's events: what its guest publishes, then a final
     /// `Terminated` event when it ends.
     pub fn subscribe(&self, id: &str) -> Result<SessionEvents, SessionError> {
-        self.inner.session(id)?.subscribe()
+        self.inner.session(id)?.subscribe(&self.inner.events)
     }
 
     /// Asks the session's guest for a snapshot of its state (`None` if the guest does not

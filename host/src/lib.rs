@@ -38,7 +38,7 @@
 //! - `upgrade.rs` — moving running sessions to a new guest version (`migrate`).
 //! - `deadlines.rs` — an ordered set of deadlines and its one task (timers, reaper).
 //! - `reaper.rs` — idle expiry (`session_ttl`, `session_max_lifetime`), one ordered map.
-//! - `events.rs` — what subscribers receive.
+//! - `events.rs` — what subscribers receive; their queues, bounded in events and bytes.
 //! - `offload.rs` — guests run synchronously on the caller's thread; long-running messages
 //!   leave the async worker thread so they cannot stall other sessions.
 //! - `wasi.rs`, `wasi_link.rs` — WASI linked in full (synchronously) with nothing granted;
@@ -92,7 +92,9 @@ pub use check::{MemoryDecl, SESSION_EXPORT};
 pub use checkpoint::CheckpointDurability;
 pub use config::{HostConfig, HostConfigBuilder};
 pub use error::{ConfigError, GuestLoadError, HostError, SessionError, TrapKind};
-pub use events::{SUBSCRIBER_BUFFER, SessionEvent, SessionEvents};
+pub use events::{
+    EndWatch, RecvError, SUBSCRIBER_BUFFER, SessionEvent, SessionEvents, TryRecvError,
+};
 pub use guest::{GuestInfo, GuestVersion};
 pub use host::{Host, RestoreFrom, ShutdownReport, StartOptions};
 pub use id::{IdError, SessionId};

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{MutexGuard, broadcast};
+use tokio::sync::MutexGuard;
 
 use crate::checkpoint::CommitAck;
 use crate::events::{self, SessionEvent, SessionEvents};
@@ -144,8 +144,8 @@ pub(crate) struct Session {
     queue: parking_lot::Mutex<VecDeque<Mail>>,
     /// True while a drainer task is scheduled or running.
     drain_scheduled: AtomicBool,
-    /// Subscribers' channel, created on first subscribe.
-    events: OnceLock<broadcast::Sender<SessionEvent>>,
+    /// Subscribers' queues, created on first subscribe (bounded: see `events.rs`).
+    events: OnceLock<events::Hub>,
     /// The instance. Tokio's fair mutex: holding it is the right to run a message.
     pub(crate) slot: tokio::sync::Mutex<Slot>,
 }
@@ -988,10 +988,16 @@ impl Session {
     /// A receiver of this session's events.
     /// Refused (`session_not_found`) once the object is retired: the session is hibernated
     /// (or moved) and the caller must wake it and subscribe again.
-    pub(crate) fn subscribe(&self) -> Result<SessionEvents, SessionError> {
+    pub(crate) fn subscribe(
+        &self,
+        budget: &Arc<events::Budget>,
+    ) -> Result<SessionEvents, SessionError> {
         // Under the queue lock, like `mark_retired`: see there.
         let _queue = self.queue.lock();
-        let receiver = self.events.get_or_init(events::channel).subscribe();
+        let receiver = self
+            .events
+            .get_or_init(|| events::Hub::new(Arc::clone(budget)))
+            .subscribe();
         // Checked after subscribing: if the session ends later, the final event reaches us.
         if matches!(
             self.state.load(Ordering::SeqCst),
@@ -1039,7 +1045,7 @@ impl Session {
     }
 
     /// The session's events channel, if anyone ever subscribed.
-    pub(crate) fn events_sender(&self) -> Option<&broadcast::Sender<SessionEvent>> {
+    pub(crate) fn events_sender(&self) -> Option<&events::Hub> {
         self.events.get()
     }
 

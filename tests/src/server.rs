@@ -50,6 +50,15 @@ impl TestServer {
     /// signed with the test key.
     pub async fn serve(host: Host, http: HttpConfig) -> std::io::Result<Self> {
         let keys = TokenKeys::new(&[[7u8; 32]]).expect("test key");
+        Self::serve_with_keys(host, http, keys).await
+    }
+
+    /// [`serve`](Self::serve) with tokens signed with `keys` (a restart with a new key).
+    pub async fn serve_with_keys(
+        host: Host,
+        http: HttpConfig,
+        keys: TokenKeys,
+    ) -> std::io::Result<Self> {
         let router = sessionhost::http::router(host.clone(), &http, keys.clone())
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -124,6 +133,69 @@ impl TestServer {
             .await
             .expect("the WebSocket opens")
             .0
+    }
+
+    /// A WebSocket handshake on a plain socket, with `token` in the `x-session-id` header:
+    /// the socket after the server's `101` (for frames written by hand, or for a client
+    /// that never reads). Panics unless the server switches protocols.
+    pub async fn raw_websocket(&self, token: &str) -> tokio::net::TcpStream {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connects");
+        let request = format!(
+            "GET /v1/session/ws HTTP/1.1\r\nhost: {}\r\nupgrade: websocket\r\n\
+             connection: Upgrade\r\nsec-websocket-version: 13\r\n\
+             sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nx-session-id: {token}\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+                .await
+                .expect("the handshake is answered within 10 s")
+                .expect("readable");
+            assert_eq!(
+                read,
+                1,
+                "closed during the handshake: {:?}",
+                String::from_utf8_lossy(&head)
+            );
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        stream
+    }
+
+    /// A plain socket that asks for the SSE stream of `token` and then never reads.
+    pub async fn raw_event_stream(&self, token: &str) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connects");
+        let request =
+            format!("GET /v1/session/events HTTP/1.1\r\nhost: x\r\nx-session-id: {token}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        stream
+    }
+
+    /// Retries a health check on fresh connections until one is served (10 s at most):
+    /// places under `max_connections` free up when connections end.
+    pub async fn eventually_served(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let client = reqwest::Client::new();
+            if let Ok(response) = client.get(self.url("/healthz")).send().await
+                && response.status() == reqwest::StatusCode::OK
+            {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "never served again");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// A client with a cookie jar.

@@ -281,8 +281,13 @@ async fn hundreds_of_subscribers_all_get_events_and_leave_nothing_behind() {
     const WS: usize = 250;
     let server = TestServer::start_with(
         support::config().default_guest("counter"),
+        // Streams on one session from one client: allowed this many (see http_streams.rs
+        // for the default caps).
         HttpConfig {
             max_connections: 2_000,
+            max_streams: Some(1_000),
+            max_streams_per_session: 1_000,
+            max_streams_per_client: 0,
             ..HttpConfig::default()
         },
     )

@@ -4,8 +4,8 @@
 //! # Layout
 //! - `id.rs` — [`SessionId`]: generated IDs (128 bits from a CSPRNG) and the validation of
 //!   IDs chosen by applications.
-//! - `token.rs` — [`TokenKeys`]: the HMAC-signed session tokens clients hold, verified in
-//!   constant time.
+//! - `token.rs` — [`TokenKeys`]: the HMAC-signed session tokens clients hold (they name the
+//!   session's guest: [`Claims`]), verified in constant time.
 //! - `ws.rs` — [`ClientFrame`]: how a WebSocket frame from a client is read (call, cast or a
 //!   raw cast), and the pure parts of what the server sends back.
 //!
@@ -18,5 +18,5 @@ pub mod token;
 pub mod ws;
 
 pub use id::{IdError, SessionId};
-pub use token::{KeyError, MIN_KEY_BYTES, TokenError, TokenKeys};
+pub use token::{Claims, KeyError, MIN_KEY_BYTES, TokenError, TokenKeys};
 pub use ws::ClientFrame;

@@ -1,9 +1,16 @@
 //! Session tokens: what a client holds to prove which session it owns.
 //!
-//! A token is the session ID, a dot, and an HMAC-SHA256 tag of the ID in unpadded URL-safe
-//! base64: `<id>.<tag>`. Only the host can make a tag, so a client cannot choose or guess an ID
-//! (session fixation needs the attacker to plant an ID the host then adopts; strict mode never
-//! adopts one without a valid tag). Tags are checked in constant time.
+//! A token is the session ID, the name of the session's guest, and an HMAC-SHA256 tag of both
+//! in unpadded URL-safe base64: `<id>:<guest>.<tag>` ([`TokenKeys::sign_for`]). Only the host
+//! can make a tag, so a client cannot choose or guess an ID (session fixation needs the
+//! attacker to plant an ID the host then adopts; strict mode never adopts one without a valid
+//! tag), nor change the guest its session is restarted with. Tags are checked in constant
+//! time.
+//!
+//! Tokens of the first format, `<id>.<tag>` (the tag of the ID alone, [`TokenKeys::sign`]),
+//! still verify; they name no guest. The two cannot be confused: IDs and guest names never
+//! contain `:`, and the two formats' tags are computed over messages that differ (the second
+//! starts with `v2` and a NUL byte, which no ID contains).
 //!
 //! [`TokenKeys`] holds the current signing key plus older ones still accepted, so keys can be
 //! rotated without logging everyone out: new tokens are signed with the first key, tokens
@@ -49,6 +56,25 @@ pub enum TokenError {
     /// The tag does not match: forged, tampered with, or signed with an unknown key.
     #[error("session token signature does not verify")]
     BadSignature,
+}
+
+/// What a genuine token says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims {
+    /// The session.
+    pub id: SessionId,
+    /// Its guest, for tokens of the second format (`<id>:<guest>.<tag>`).
+    pub guest: Option<String>,
+}
+
+/// The message the tag of a second-format token is computed over.
+fn v2_message(id: &str, guest: &str) -> Vec<u8> {
+    let mut message = Vec::with_capacity(4 + id.len() + guest.len());
+    message.extend_from_slice(b"v2\0");
+    message.extend_from_slice(id.as_bytes());
+    message.push(0);
+    message.extend_from_slice(guest.as_bytes());
+    message
 }
 
 /// Signing keys: the first signs, all verify.
@@ -97,32 +123,62 @@ impl TokenKeys {
         Self::new(&[secret]).expect("a 32-byte key is valid")
     }
 
-    /// The token for `id`, signed with the current key.
-    pub fn sign(&self, id: &SessionId) -> String {
+    fn tag(&self, message: &[u8]) -> String {
         let mut mac = self.keys[0].clone();
-        mac.update(id.as_bytes());
-        let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        format!("{id}.{tag}")
+        mac.update(message);
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
-    /// The session ID in `token`, if its tag verifies with one of the keys.
+    /// A token of the first format for `id` (`<id>.<tag>`, no guest), signed with the
+    /// current key. The HTTP layer issues [`sign_for`](Self::sign_for) tokens.
+    pub fn sign(&self, id: &SessionId) -> String {
+        format!("{id}.{}", self.tag(id.as_bytes()))
+    }
+
+    /// The token for `id`, a session of `guest` (`<id>:<guest>.<tag>`), signed with the
+    /// current key. `guest` must be a valid guest name (the characters of an ID).
+    pub fn sign_for(&self, id: &SessionId, guest: &str) -> String {
+        debug_assert!(SessionId::validate(guest).is_ok(), "guest name {guest:?}");
+        format!("{id}:{guest}.{}", self.tag(&v2_message(id, guest)))
+    }
+
+    /// The session ID in `token`, if its tag verifies with one of the keys (either format).
     pub fn verify(&self, token: &str) -> Result<SessionId, TokenError> {
-        let (id, tag) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        self.open(token).map(|claims| claims.id)
+    }
+
+    /// What `token` says, if its tag verifies with one of the keys (either format).
+    pub fn open(&self, token: &str) -> Result<Claims, TokenError> {
+        let (head, tag) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         if tag.len() != TAG_LEN {
             return Err(TokenError::Malformed);
         }
+        let (id, guest) = match head.split_once(':') {
+            Some((id, guest)) => {
+                SessionId::validate(guest).map_err(|_| TokenError::Malformed)?;
+                (id, Some(guest))
+            }
+            None => (head, None),
+        };
         let id = SessionId::parse(id).map_err(|_| TokenError::Malformed)?;
         let mut raw = [0u8; 32];
         match URL_SAFE_NO_PAD.decode_slice(tag, &mut raw) {
             Ok(32) => {}
             _ => return Err(TokenError::Malformed),
         }
+        let message = match guest {
+            Some(guest) => v2_message(&id, guest),
+            None => id.as_bytes().to_vec(),
+        };
         for key in &self.keys {
             let mut mac = key.clone();
-            mac.update(id.as_bytes());
+            mac.update(&message);
             // `verify_slice` compares in constant time.
             if mac.verify_slice(&raw).is_ok() {
-                return Ok(id);
+                return Ok(Claims {
+                    id,
+                    guest: guest.map(str::to_owned),
+                });
             }
         }
         Err(TokenError::BadSignature)
@@ -159,6 +215,10 @@ mod tests {
 
     #[test]
     fn signed_tokens_verify() {
+        assert_eq!(
+            keys(1).sign_for(&SessionId::generate(), "g").len(),
+            22 + 3 + TAG_LEN
+        );
         let k = keys(1);
         let id = SessionId::generate();
         let token = k.sign(&id);
@@ -211,6 +271,35 @@ mod tests {
         let rotated = TokenKeys::new(&[[2u8; 32], [1u8; 32]]).unwrap();
         assert_eq!(rotated.verify(&old_token), Ok(id.clone()));
         assert_eq!(keys(2).verify(&rotated.sign(&id)), Ok(id));
+    }
+
+    #[test]
+    fn tokens_carry_their_guest_and_cannot_be_moved_to_another() {
+        let k = keys(1);
+        let id = SessionId::parse("a.b").unwrap();
+        let token = k.sign_for(&id, "cart.v2");
+        assert!(token.starts_with("a.b:cart.v2."), "{token}");
+        assert_eq!(
+            k.open(&token),
+            Ok(Claims {
+                id: id.clone(),
+                guest: Some("cart.v2".into())
+            })
+        );
+        assert_eq!(k.verify(&token), Ok(id.clone()));
+        // The same tag with another guest, or read as a first-format token, fails.
+        let tag = token.rsplit_once('.').unwrap().1;
+        assert_eq!(
+            k.open(&format!("a.b:counter.{tag}")),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(k.open(&format!("a.b.{tag}")), Err(TokenError::BadSignature));
+        // First-format tokens still verify, with no guest.
+        assert_eq!(k.open(&k.sign(&id)), Ok(Claims { id, guest: None }));
+        for junk in ["a:.x", ":g.x", "a:b c.x", "a:b:c.x"] {
+            let junk = format!("{}{}", &junk[..junk.len() - 1], tag);
+            assert_eq!(k.open(&junk), Err(TokenError::Malformed), "{junk}");
+        }
     }
 
     #[test]

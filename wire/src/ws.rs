@@ -68,6 +68,28 @@ pub fn reply_frame(id: Value, reply: &[u8]) -> Value {
     json!({"type": "reply", "id": id, "data": as_json(reply)})
 }
 
+/// How the answer to a call goes to the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyFrame {
+    /// A text frame: [`reply_frame`]'s envelope, for a UTF-8 reply.
+    Text(String),
+    /// A binary frame, for a reply that is not UTF-8: the envelope `{"type":"reply","id":X}`,
+    /// a newline (`\n`, which compact JSON never contains), then the reply's bytes unaltered.
+    Binary(Vec<u8>),
+}
+
+/// The frame answering call `id` with `reply`: text when the reply is UTF-8 (as
+/// [`reply_frame`]), else binary (see [`ReplyFrame::Binary`]), never altering its bytes.
+pub fn reply_message(id: Value, reply: &[u8]) -> ReplyFrame {
+    if std::str::from_utf8(reply).is_ok() {
+        return ReplyFrame::Text(reply_frame(id, reply).to_string());
+    }
+    let mut frame = json!({"type": "reply", "id": id}).to_string().into_bytes();
+    frame.push(b'\n');
+    frame.extend_from_slice(reply);
+    ReplyFrame::Binary(frame)
+}
+
 /// An error answer: `{"type":"error","id":X,"error":kind,"message":text}` (`id` null for a
 /// cast).
 pub fn error_frame(id: Option<Value>, kind: &str, message: &str) -> Value {
@@ -169,6 +191,24 @@ mod tests {
             json!({"type": "event", "text": "hi"})
         );
         assert_eq!(event_frame(b"\xff"), EventFrame::Binary(vec![0xff]));
+    }
+
+    #[test]
+    fn replies_that_are_not_utf8_go_unaltered_in_a_binary_frame() {
+        let ReplyFrame::Text(text) = reply_message(json!(1), br#"{"a":1}"#) else {
+            panic!("a text frame");
+        };
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"type":"reply","id":1,"data":{"a":1}})
+        );
+        let ReplyFrame::Binary(frame) = reply_message(json!("x"), b"\xff\x00\n\xfe") else {
+            panic!("a binary frame");
+        };
+        let split = frame.iter().position(|b| *b == b'\n').unwrap();
+        let head: Value = serde_json::from_slice(&frame[..split]).unwrap();
+        assert_eq!(head, json!({"type":"reply","id":"x"}));
+        assert_eq!(&frame[split + 1..], b"\xff\x00\n\xfe");
     }
 
     #[test]

@@ -45,14 +45,39 @@ pub struct HttpConfig {
     pub admin_token: Option<String>,
     /// Largest request body (and WebSocket message). Default: 1 MiB.
     pub max_body: ByteSize,
-    /// Longest a request may take, end to end. Default: 30 s.
+    /// Longest a request may take, end to end (the body included; a stream's body once its
+    /// response has started is not). Beyond: 408 `request_timeout`. Default: 30 s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Longest a guest upload (`PUT /admin/guests/{name}`) may take, its compile included,
+    /// instead of `request_timeout`. Default: 10 min.
+    #[serde(with = "humantime_serde")]
+    pub upload_timeout: Duration,
     /// Longest a client may take to send its request headers. Default: 10 s.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
-    /// Most open connections; further ones are closed at once. Default: 10 000.
+    /// Most open connections, WebSocket ones included for their whole life; further ones are
+    /// closed at once. Default: 10 000.
     pub max_connections: usize,
+    /// Most event streams (SSE and WebSocket) open at once over the whole server; beyond,
+    /// 503 `overloaded`. Keeps room for other requests under `max_connections`. Default:
+    /// none, meaning half of `max_connections`.
+    pub max_streams: Option<usize>,
+    /// Most event streams one session may have open; beyond, 429 `too_many_streams`.
+    /// Default: 16.
+    pub max_streams_per_session: usize,
+    /// Most event streams one client address (see `client_ip_header`) may have open; beyond,
+    /// 429 `too_many_streams`. `0`: no per-client limit. Default: 64.
+    pub max_streams_per_client: usize,
+    /// Interval of the server's WebSocket pings, which keep idle sockets open through proxies
+    /// (nginx closes them after 60 s of silence by default). `0s`: no pings. Default: 25 s.
+    #[serde(with = "humantime_serde")]
+    pub ws_ping_interval: Duration,
+    /// When a session ends (or a subscriber is dropped), how long its streams have to deliver
+    /// their last event before the server closes their connections anyway (a client that
+    /// stopped reading). Default: 5 s.
+    #[serde(with = "humantime_serde")]
+    pub stream_close_grace: Duration,
     /// Most session and admin API requests handled at once, over all their routes (a request
     /// counts until its response starts; a stream's body does not hold a place). Beyond, a
     /// request gets 503 `overloaded` at once (load shedding). `/metrics`, `/healthz` and
@@ -63,9 +88,17 @@ pub struct HttpConfig {
     /// `Retry-After`. Applies on top of the host's `rate_limit`. `0`: no per-client limit.
     /// The address is the connection's peer, or `client_ip_header` when set. Default: 0.
     pub rate_limit_per_ip: u32,
-    /// Header holding the client's address when the server sits behind a proxy it trusts
-    /// (e.g. `x-forwarded-for`: its first entry is used). Default: none (the peer address).
+    /// Header holding the client's address when the server sits behind proxies it trusts
+    /// (e.g. `x-forwarded-for`). Default: none (the connection's peer address).
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to `client_ip_header`: the client's address is the
+    /// entry that many places from the right (the one the outermost trusted proxy added; the
+    /// entries left of it are the client's own claims). With fewer entries, the left-most.
+    /// Default: 1 (one proxy, e.g. nginx with `$proxy_add_x_forwarded_for`).
+    pub trusted_proxy_hops: usize,
+    /// Origins allowed to call the API from a browser with credentials (CORS), e.g.
+    /// `["https://app.example.com"]`. Default: none (no CORS headers; same-origin only).
+    pub cors_origins: Vec<String>,
     /// On shutdown, how long in-flight requests may take to finish. Default: 10 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -83,11 +116,19 @@ impl Default for HttpConfig {
             admin_token: None,
             max_body: ByteSize::mib(1),
             request_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(600),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
+            max_streams: None,
+            max_streams_per_session: 16,
+            max_streams_per_client: 64,
+            ws_ping_interval: Duration::from_secs(25),
+            stream_close_grace: Duration::from_secs(5),
             max_in_flight: 4096,
             rate_limit_per_ip: 0,
             client_ip_header: None,
+            trusted_proxy_hops: 1,
+            cors_origins: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -138,10 +179,36 @@ impl HttpConfig {
                 "timeouts must be greater than zero".into(),
             );
         }
+        if self.upload_timeout.is_zero() {
+            return bad("upload_timeout", "must be greater than zero".into());
+        }
         if self.max_connections == 0 || self.max_in_flight == 0 {
             return bad("max_in_flight", "limits must be at least 1".into());
         }
+        if self.max_streams == Some(0) || self.max_streams_per_session == 0 {
+            return bad(
+                "max_streams_per_session",
+                "stream limits must be at least 1".into(),
+            );
+        }
+        if self.trusted_proxy_hops == 0 {
+            return bad("trusted_proxy_hops", "must be at least 1".into());
+        }
+        for origin in &self.cors_origins {
+            if origin == "*" || axum::http::HeaderValue::from_str(origin).is_err() {
+                return bad(
+                    "cors_origins",
+                    format!("{origin:?} is not an origin (`*` is not allowed with credentials)"),
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// `max_streams`, or its default: half of `max_connections` (at least 1).
+    pub(crate) fn stream_cap(&self) -> usize {
+        self.max_streams
+            .unwrap_or((self.max_connections / 2).max(1))
     }
 
     /// The token keys: the configured ones, or a random one.
@@ -190,5 +257,11 @@ mod tests {
             ..HttpConfig::default()
         };
         assert_eq!(c.validate().unwrap_err().field, "admin_token");
+        let c = HttpConfig {
+            cors_origins: vec!["*".into()],
+            ..HttpConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "cors_origins");
+        assert_eq!(HttpConfig::default().stream_cap(), 5_000);
     }
 }

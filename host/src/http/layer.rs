@@ -9,9 +9,13 @@
 //! was started or its ID rotated) or an expired one (it was terminated), with
 //! `Cache-Control: no-store`.
 //!
-//! Strict mode always: a token whose tag does not verify is refused (400), never adopted; a
-//! genuine token whose session is gone gets a fresh session under a new ID (or 404, if so
+//! Strict mode always: a token whose tag does not verify is refused (400, and the cookie is
+//! expired so that the browser's next request starts afresh), never adopted; a genuine token
+//! whose session is gone gets a fresh session of the same guest under a new ID (or 404, if so
 //! configured), never one under the old ID.
+//!
+//! The layer also holds what every request of the app shares: the per-client creation limit
+//! and the event streams' limits (`streams.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -27,7 +31,8 @@ use tower::{Layer, Service};
 
 use crate::error::{ConfigError, SessionError};
 use crate::http::config::HttpConfig;
-use crate::http::token::{TokenError, TokenKeys, request_token};
+use crate::http::streams::StreamLimits;
+use crate::http::token::{Claims, TokenError, TokenKeys, request_token};
 use crate::ratelimit::KeyedRateLimiter;
 use crate::{Host, SessionId};
 
@@ -41,6 +46,8 @@ pub(crate) struct LayerState {
     per_ip: Option<KeyedRateLimiter<IpAddr>>,
     /// `client_ip_header`, parsed.
     client_ip_header: Option<axum::http::HeaderName>,
+    /// Open event streams, per session, per client and in all.
+    pub(crate) streams: StreamLimits,
 }
 
 /// Ties requests to sessions; see the module docs.
@@ -99,6 +106,7 @@ impl SessionLayer {
         Ok(Self {
             state: Arc::new(LayerState {
                 per_ip: KeyedRateLimiter::new(config.rate_limit_per_ip),
+                streams: StreamLimits::new(&config),
                 client_ip_header,
                 host,
                 keys,
@@ -108,9 +116,11 @@ impl SessionLayer {
         })
     }
 
-    /// The signed token of a session ID, as the cookie would carry it.
+    /// The signed token of a session ID, as the cookie would carry it (naming its guest
+    /// when the session is live).
     pub fn token_for(&self, id: &SessionId) -> String {
-        self.state.keys.sign(id)
+        let guest = self.state.host.info(id).ok().map(|info| info.guest);
+        self.state.sign(id, guest.as_deref())
     }
 
     /// The host behind this layer.
@@ -158,11 +168,8 @@ where
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let token = read_token(request.headers(), &self.state);
-        // The client's address matters only to the per-client limit.
-        let client = self
-            .state
-            .per_ip
-            .is_some()
+        // The client's address matters only to the per-client limits.
+        let client = (self.state.per_ip.is_some() || self.state.config.max_streams_per_client > 0)
             .then(|| client_ip(&request, &self.state))
             .flatten();
         let session = RequestSession::new(Arc::clone(&self.state), token, client);
@@ -219,8 +226,18 @@ pub(crate) enum Claim {
     None,
     /// A token that does not verify.
     Invalid(TokenError),
-    /// A genuine token for this ID (the session may be gone).
-    Valid(SessionId),
+    /// A genuine token for this ID and guest (the session may be gone).
+    Valid(Claims),
+}
+
+impl LayerState {
+    /// A token for `id`: of the second format when its guest is known.
+    pub(crate) fn sign(&self, id: &SessionId, guest: Option<&str>) -> String {
+        match guest {
+            Some(guest) => self.keys.sign_for(id, guest),
+            None => self.keys.sign(id),
+        }
+    }
 }
 
 impl RequestSession {
@@ -246,11 +263,16 @@ impl RequestSession {
         }
     }
 
+    /// The client's address, when known.
+    pub(crate) fn client(&self) -> Option<IpAddr> {
+        self.client
+    }
+
     pub(crate) fn claim(&self) -> Claim {
         match &self.token {
             None => Claim::None,
-            Some(token) => match self.state.keys.verify(token) {
-                Ok(id) => Claim::Valid(id),
+            Some(token) => match self.state.keys.open(token) {
+                Ok(claims) => Claim::Valid(claims),
                 Err(e) => Claim::Invalid(e),
             },
         }
@@ -264,9 +286,9 @@ impl RequestSession {
         *self.resolved.lock() = Some(id);
     }
 
-    /// The response must carry a cookie for `id`.
-    pub(crate) fn issue_cookie(&self, id: &SessionId) {
-        *self.cookie.lock() = CookieAction::Set(self.state.keys.sign(id));
+    /// The response must carry a cookie for `id`, a session of `guest` when known.
+    pub(crate) fn issue_cookie(&self, id: &SessionId, guest: Option<&str>) {
+        *self.cookie.lock() = CookieAction::Set(self.state.sign(id, guest));
     }
 
     /// The response must expire the cookie.
@@ -297,20 +319,53 @@ impl RequestSession {
     }
 }
 
-/// The client's address: the first entry of `client_ip_header` when configured (a trusted
-/// proxy sets it), else the connection's peer (`ConnectInfo`, which the sessionhost server
-/// and `into_make_service_with_connect_info` provide).
+/// The client's address: from `client_ip_header` when configured and present (the entry
+/// `trusted_proxy_hops` from the right: see [`forwarded_client`]), else the connection's peer
+/// (`ConnectInfo`, which the sessionhost server and `into_make_service_with_connect_info`
+/// provide).
 fn client_ip<B>(request: &Request<B>, state: &LayerState) -> Option<IpAddr> {
     if let Some(name) = &state.client_ip_header {
-        return request
+        let entries: Vec<&str> = request
             .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        if !entries.is_empty() {
+            return forwarded_client(&entries, state.config.trusted_proxy_hops);
+        }
     }
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The client's address in a forwarding list (`X-Forwarded-For`, every header line joined):
+/// each proxy appends the address it received the request from, so the entry `hops` places
+/// from the right is the one the outermost trusted proxy added — the entries left of it were
+/// sent by the client and prove nothing. With fewer entries, the left-most. `None` when that
+/// entry is not an address.
+fn forwarded_client(entries: &[&str], hops: usize) -> Option<IpAddr> {
+    let index = entries.len().saturating_sub(hops.max(1));
+    entries.get(index)?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+
+    #[test]
+    fn the_entry_the_trusted_proxy_added_is_the_client() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().ok();
+        // The client claimed 1.1.1.1; nginx appended the address it saw.
+        let list = ["1.1.1.1", " 203.0.113.7"];
+        assert_eq!(forwarded_client(&list, 1), ip("203.0.113.7"));
+        // Two trusted proxies: the second appended the first's address.
+        let list = ["1.1.1.1", "203.0.113.7", "10.0.0.2"];
+        assert_eq!(forwarded_client(&list, 2), ip("203.0.113.7"));
+        assert_eq!(forwarded_client(&["203.0.113.7"], 3), ip("203.0.113.7"));
+        assert_eq!(forwarded_client(&["junk"], 1), None);
+    }
 }

@@ -9,30 +9,41 @@
 //!   health checks and graceful shutdown.
 //!
 //! # Layout
-//! - `token.rs` — signed session tokens (HMAC-SHA256), key rotation.
-//! - `layer.rs` — [`SessionLayer`]: reads the token, writes the cookie.
+//! - `token.rs` — signed session tokens (HMAC-SHA256; they name the session's guest), key
+//!   rotation.
+//! - `layer.rs` — [`SessionLayer`]: reads the token and the client's address, writes the
+//!   cookie.
 //! - `session.rs` — the [`Session`] and [`ExistingSession`] extractors (lazy start, strict
 //!   mode, rotation).
-//! - `error.rs` — [`ApiError`]: every error's status and JSON problem body.
-//! - `api.rs`, `stream.rs` — the session API, SSE and WebSocket.
-//! - `admin.rs`, `prom.rs` — the admin API and `/metrics`.
-//! - `config.rs`, `server.rs` — [`HttpConfig`], [`ServerConfig`], routes, connections,
-//!   shutdown.
+//! - `error.rs` — [`ApiError`]: every error's status and JSON problem body, the framework's
+//!   rejections included; `extract.rs` — axum's extractors with those rejections.
+//! - `api.rs` — the session API; `sse.rs`, `ws.rs` — Server-Sent Events and WebSocket;
+//!   `streams.rs` — how many streams a session, a client and the server may have open.
+//! - `admin.rs`, `views.rs`, `prom.rs` — the admin API, its bodies, and `/metrics`.
+//! - `openapi.rs` — the OpenAPI document, generated from the routes and types.
+//! - `config.rs`, `server.rs`, `conn.rs` — [`HttpConfig`], [`ServerConfig`], routes,
+//!   connections (counted for their whole life, closable from a handler), shutdown.
 
 mod admin;
 mod api;
 mod config;
+mod conn;
 mod error;
+mod extract;
 mod layer;
+mod openapi;
 mod prom;
 mod server;
 mod session;
-mod stream;
+mod sse;
+mod streams;
 mod token;
+mod views;
+mod ws;
 
 pub use config::{HttpConfig, UnknownSession};
-pub use error::{ApiError, Problem};
+pub use error::{ApiError, KINDS, Problem};
 pub use layer::{SessionLayer, SessionService};
 pub use server::{LogFormat, OPENAPI, ServerConfig, router, serve};
 pub use session::{ExistingSession, Session};
-pub use token::{KeyError, MIN_KEY_BYTES, TokenError, TokenKeys};
+pub use token::{Claims, KeyError, MIN_KEY_BYTES, TokenError, TokenKeys};

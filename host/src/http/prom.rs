@@ -20,6 +20,9 @@
 //! | `sessionhost_sessions_restarted_total` | counter | |
 //! | `sessionhost_sessions_hibernated_total`, `sessionhost_sessions_woken_total` | counter | |
 //! | `sessionhost_upgrades_total`, `sessionhost_upgrades_failed_total` | counter | |
+//! | `sessionhost_messages_discarded_total` | counter | |
+//! | `sessionhost_checkpoints_failed_total`, `sessionhost_checkpoint_writes_failed_total` | counter | |
+//! | `sessionhost_blocked_messages` | gauge | |
 
 use std::collections::HashMap;
 
@@ -194,10 +197,32 @@ impl Collector for HostCollector {
                 "Session starts refused by the rate limit.",
                 c.rate_limited_total,
             ),
+            (
+                "sessionhost_messages_discarded",
+                "Queued messages discarded because their session was terminated before they ran.",
+                c.discarded_total,
+            ),
+            (
+                "sessionhost_checkpoints_failed",
+                "Checkpoints whose snapshot failed (the session went back to the previous one).",
+                c.checkpoints_failed_total,
+            ),
+            (
+                "sessionhost_checkpoint_writes_failed",
+                "Calls answered although the durable store failed to commit their checkpoint.",
+                c.checkpoint_writes_failed_total,
+            ),
         ];
         for (name, help, value) in totals {
             counter(&mut encoder, name, help, &[(none.clone(), value)])?;
         }
+        let blocked = i64::try_from(self.0.stats().blocked).unwrap_or(i64::MAX);
+        gauge(
+            &mut encoder,
+            "sessionhost_blocked_messages",
+            "Messages blocked in a WASI call now, each on a thread of its own.",
+            &[(none, blocked)],
+        )?;
         Ok(())
     }
 }
@@ -212,6 +237,17 @@ pub(crate) fn render(host: &Host) -> Result<String, std::fmt::Error> {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "OpenMetrics text.", body = String, content_type = "application/openmetrics-text"),
+        (status = 500, description = "The metrics could not be rendered (`internal_error`).", body = crate::http::error::Problem),
+    )
+)]
 pub(crate) async fn metrics(State(host): State<Host>) -> Response {
     match render(&host) {
         Ok(text) => (

@@ -9,7 +9,8 @@
 //! to `shutdown_grace` for the connections to close.
 //!
 //! Connections are served by hyper directly (not `axum::serve`) so that header-read timeouts
-//! and a connection cap can be set; requests pass through tower layers for the body limit,
+//! and a connection cap can be set (each socket holds its place for its whole life, after a
+//! WebSocket upgrade too: `conn.rs`); requests pass through tower layers for the body limit,
 //! the request timeout and load shedding above `max_in_flight`.
 
 use std::collections::BTreeMap;
@@ -18,12 +19,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -33,13 +35,17 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{ServiceBuilder, ServiceExt as _};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ConfigError;
 use crate::http::config::HttpConfig;
-use crate::http::error::ApiError;
+use crate::http::conn::{ConnectionHandle, Counted};
+use crate::http::error::{ApiError, Problem, problem_layer};
 use crate::http::layer::SessionLayer;
 use crate::http::token::{MIN_KEY_BYTES, TokenKeys};
-use crate::http::{admin, api, prom, stream};
+use crate::http::{admin, api, openapi, prom, sse, ws};
 use crate::{GuestOptions, Host, HostConfig};
 
 /// Log output of the server.
@@ -153,68 +159,164 @@ fn stored_key(dir: &Path) -> Result<TokenKeys, String> {
     }
 }
 
+/// The API routes' limits: load shedding above the shared `in_flight` places, and a timeout;
+/// both answered as JSON problems (503 `overloaded`, 408 `request_timeout`).
+macro_rules! limits {
+    ($in_flight:expr, $timeout:expr) => {
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
+                if error.is::<tower::timeout::error::Elapsed>() {
+                    ApiError::RequestTimeout
+                } else {
+                    ApiError::Overloaded
+                }
+            }))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::clone(
+                $in_flight,
+            )))
+            .timeout($timeout)
+    };
+}
+
 /// The server's routes: the session API (behind [`SessionLayer`]), the admin API (when a
 /// token is configured), `/metrics`, `/healthz`, `/readyz` and `/v1/openapi.json`. The two
-/// APIs have the body limit, the request timeout and load shedding above `max_in_flight`
-/// (one limit for all their routes); the operations routes are never shed.
+/// APIs have the body limit, a timeout (`request_timeout`; `upload_timeout` for guest
+/// uploads) and load shedding above `max_in_flight` (one limit for all their routes); the
+/// operations routes are never shed. Every error, the framework's included, is a JSON problem
+/// (`error.rs`); with `cors_origins`, the listed origins may call with credentials.
 pub fn router(host: Host, config: &HttpConfig, keys: TokenKeys) -> Result<Router, ConfigError> {
     config.validate()?;
     let layer = SessionLayer::with_keys(host.clone(), config.clone(), keys)?;
-    let sessions = Router::new()
-        .route("/v1/sessions", post(api::create))
-        .route("/v1/session/call", post(api::call))
-        .route("/v1/session/cast", post(api::cast))
-        .route("/v1/session/touch", post(api::touch))
-        .route("/v1/session", axum::routing::delete(api::end))
-        .route("/v1/session/events", get(stream::events))
-        .route("/v1/session/ws", get(stream::websocket))
+    let sessions = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(api::create))
+        .routes(routes!(api::call))
+        .routes(routes!(api::cast))
+        .routes(routes!(api::touch))
+        .routes(routes!(api::end))
+        .routes(routes!(sse::events))
+        .routes(routes!(ws::websocket))
         .layer(layer);
-    let ops = Router::new()
-        .route("/metrics", get(prom::metrics))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/v1/openapi.json", get(openapi))
-        .with_state(host.clone());
-    // `Router::layer` wraps every route separately, so the in-flight limit is one semaphore
-    // shared by all of them (a plain `concurrency_limit` would give each route its own).
-    let limits = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-            ApiError::Overloaded
-        }))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ));
-    // The limits cover the session and admin APIs. The operations routes stay outside them,
-    // so that health checks and scrapes are answered while the APIs shed load.
-    Ok(Router::new()
-        .merge(sessions)
-        .merge(admin::router(host, config.admin_token.as_deref()))
+    let (admin, upload) = admin::routers(host.clone(), config.admin_token.as_deref());
+    // One semaphore for every API route, whichever timeout it has: `Router::layer` wraps
+    // each route separately, and a plain `concurrency_limit` would give each its own.
+    let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+    let apis = sessions
+        .merge(admin)
+        .layer(limits!(&in_flight, config.request_timeout))
+        .merge(upload.layer(limits!(&in_flight, config.upload_timeout)))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes()));
+    let document = Arc::new(OnceLock::new());
+    let ops = OpenApiRouter::new()
+        .routes(routes!(prom::metrics))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi_json))
+        .with_state(Ops {
+            host,
+            document: Arc::clone(&document),
+        });
+    // The operations routes stay outside the limits, so that health checks and scrapes are
+    // answered while the APIs shed load.
+    let (router, mut doc) = apis.merge(ops).split_for_parts();
+    openapi::finish(&mut doc);
+    let _ = document.set(doc.to_pretty_json().unwrap_or_default());
+    let router = router
         .fallback(|| async { ApiError::NotFound("no such route") })
-        .layer(DefaultBodyLimit::max(config.max_body_bytes()))
-        .layer(limits)
-        .merge(ops)
-        // Turn every handler into its finished route now. A handler left waiting for its
-        // state is layered anew on each request: the layers would be rebuilt per request
-        // and the in-flight semaphore would be a fresh one every time (no limit at all).
-        .with_state(()))
+        .layer(axum::middleware::map_response(problem_layer))
+        .layer(cors(config));
+    // Turn every handler into its finished route now. A handler left waiting for its
+    // state is layered anew on each request: the layers would be rebuilt per request
+    // and the in-flight semaphore would be a fresh one every time (no limit at all).
+    Ok(router.with_state(()))
 }
 
-async fn ready(axum::extract::State(host): axum::extract::State<Host>) -> impl IntoResponse {
-    if host.is_accepting() && !host.guests().is_empty() {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+/// `cors_origins` as a CORS policy: those origins, with credentials; none, no CORS headers.
+fn cors(config: &HttpConfig) -> tower::util::Either<CorsLayer, tower::layer::util::Identity> {
+    if config.cors_origins.is_empty() {
+        return tower::util::Either::Right(tower::layer::util::Identity::new());
+    }
+    let origins = config
+        .cors_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok());
+    let header = HeaderName::from_bytes(config.header_name.as_bytes())
+        .unwrap_or(HeaderName::from_static("x-session-id"));
+    tower::util::Either::Left(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// State of the operations routes.
+#[derive(Clone)]
+struct Ops {
+    host: Host,
+    /// The OpenAPI document, set once the router is built.
+    document: Arc<OnceLock<String>>,
+}
+
+impl axum::extract::FromRef<Ops> for Host {
+    fn from_ref(ops: &Ops) -> Host {
+        ops.host.clone()
     }
 }
 
-/// The OpenAPI document of the session and admin APIs.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    summary = "Liveness",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain"))
+)]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "readyz",
+    summary = "Readiness: guests loaded, not shutting down",
+    responses(
+        (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
+        (status = 503, description = "No guest loaded, or shutting down (`not_ready`).", body = Problem),
+    )
+)]
+async fn readyz(
+    axum::extract::State(host): axum::extract::State<Host>,
+) -> Result<&'static str, ApiError> {
+    if host.is_accepting() && !host.guests().is_empty() {
+        Ok("ready")
+    } else {
+        Err(ApiError::NotReady)
+    }
+}
+
+/// The OpenAPI document of the session and admin APIs, as the server with an admin token
+/// serves it at `/v1/openapi.json` (generated from the code; see `openapi.rs`).
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "operations",
+    operation_id = "openapi",
+    summary = "This document",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object, content_type = "application/json"))
+)]
+async fn openapi_json(axum::extract::State(ops): axum::extract::State<Ops>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ops.document.get().cloned().unwrap_or_default(),
+    )
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then shuts down gracefully
@@ -249,26 +351,34 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+        let Ok(place) = Arc::clone(&connections).try_acquire_owned() else {
             drop(stream); // over max_connections: close at once
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // The peer address, for `rate_limit_per_ip` (and any handler that asks for it).
+        // The socket holds its place until it is dropped, after an upgrade too.
+        let io = TokioIo::new(Counted::new(stream, place));
+        let handle = ConnectionHandle::default();
+        // The peer address, for `rate_limit_per_ip` (and any handler that asks for it), and
+        // the handle a stream uses to close a connection whose client stopped reading.
+        let extensions = handle.clone();
         let service = TowerToHyperService::new(router.clone().map_request(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 request
                     .extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
+                request.extensions_mut().insert(extensions.clone());
                 request
             },
         ));
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let _ = watcher.watch(connection.into_owned()).await;
-            drop(permit);
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            tokio::select! {
+                _ = watcher.watch(connection.into_owned()) => {}
+                () = handle.closed() => {} // dropping the connection closes it
+            }
         });
     }
     drop(listener);

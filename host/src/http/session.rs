@@ -1,9 +1,11 @@
 //! The [`Session`] extractor: a handler's handle on the request's session.
 //!
 //! `Session` resolves the request's token (see [`SessionLayer`](crate::http::SessionLayer)):
-//! a valid token of a live session gives that session; no token — or a genuine token whose
-//! session is gone, unless `on_unknown_session = "reject"` — starts the default guest and
-//! issues a cookie; a token that does not verify is a 400 and starts nothing.
+//! a valid token of a live session gives that session; no token starts the default guest and
+//! issues a cookie; a genuine token whose session is gone starts a fresh session of the guest
+//! the token names (the default guest for tokens that name none), unless
+//! `on_unknown_session = "reject"`; a token that does not verify is a 400, starts nothing and
+//! expires the cookie.
 //! [`ExistingSession`] resolves the same way but never starts one (404 instead): for
 //! operations that make no sense on a brand-new session, such as ending it.
 //!
@@ -24,6 +26,31 @@ use crate::{Host, SessionError, SessionEvents, SessionId, StartOptions};
 pub struct Session {
     id: SessionId,
     request: RequestSession,
+}
+
+/// The `Session` and `ExistingSession` extractors' work, for handlers that resolve later
+/// (after reading the body, so that a refused body starts nothing).
+#[derive(Clone)]
+pub(crate) struct Pending(pub(crate) RequestSession);
+
+impl<S: Send + Sync> FromRequestParts<S> for Pending {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        request_session(parts).map(Self)
+    }
+}
+
+impl Pending {
+    /// The session, started if needed (see [`Session`]).
+    pub(crate) async fn session(self) -> Result<Session, ApiError> {
+        resolve(self.0, true).await
+    }
+
+    /// The session if it exists; never starts one.
+    pub(crate) async fn existing(self) -> Result<Session, ApiError> {
+        resolve(self.0, false).await
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -62,11 +89,19 @@ async fn resolve(request: RequestSession, may_start: bool) -> Result<Session, Ap
         return Ok(Session { id, request });
     }
     let host = request.state.host.clone();
-    match request.claim() {
-        Claim::Invalid(error) => return Err(invalid_token(error).into()),
-        Claim::Valid(id) if host.is_started(&id) => {
-            request.set_resolved(id.clone());
-            return Ok(Session { id, request });
+    let guest = match request.claim() {
+        Claim::Invalid(error) => {
+            // The browser would send this cookie forever (after a restart with a new signing
+            // key, say): expire it, so that its next request starts afresh.
+            request.clear_cookie();
+            return Err(invalid_token(error).into());
+        }
+        Claim::Valid(claims) if host.is_started(&claims.id) => {
+            request.set_resolved(claims.id.clone());
+            return Ok(Session {
+                id: claims.id,
+                request,
+            });
         }
         Claim::Valid(_) if request.state.config.on_unknown_session == UnknownSession::Reject => {
             return Err(SessionError::SessionNotFound.into());
@@ -74,9 +109,15 @@ async fn resolve(request: RequestSession, may_start: bool) -> Result<Session, Ap
         Claim::Valid(_) | Claim::None if !may_start => {
             return Err(SessionError::SessionNotFound.into());
         }
-        Claim::Valid(_) | Claim::None => {}
-    }
-    Session::start_new(request, StartOptions::default()).await
+        // A fresh session of the guest the ended one ran (or `guest_not_found`).
+        Claim::Valid(claims) => claims.guest,
+        Claim::None => None,
+    };
+    let options = StartOptions {
+        guest,
+        ..StartOptions::default()
+    };
+    Session::start_new(request, options).await
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
@@ -105,14 +146,14 @@ impl Session {
         options: StartOptions,
     ) -> Result<Self, ApiError> {
         request.admit_new_session()?;
+        let guest = options
+            .guest
+            .clone()
+            .or_else(|| request.state.host.config().default_guest.clone());
         let id = request.state.host.start(options).await?;
-        request.issue_cookie(&id);
+        request.issue_cookie(&id, guest.as_deref());
         request.set_resolved(id.clone());
         Ok(Self { id, request })
-    }
-
-    pub(crate) fn from_parts_request(parts: &Parts) -> Result<RequestSession, ApiError> {
-        request_session(parts)
     }
 
     /// The session's ID.
@@ -120,9 +161,16 @@ impl Session {
         &self.id
     }
 
-    /// The signed token of this session (what the cookie carries).
+    /// The signed token of this session (what the cookie carries): it names the session's
+    /// guest while the session is live.
     pub fn token(&self) -> String {
-        self.request.state.keys.sign(&self.id)
+        let guest = self.host().info(&self.id).ok().map(|info| info.guest);
+        self.request.state.sign(&self.id, guest.as_deref())
+    }
+
+    /// The per-request state (the layer's, the client's address).
+    pub(crate) fn request(&self) -> &RequestSession {
+        &self.request
     }
 
     /// The host.
@@ -189,7 +237,8 @@ impl Session {
     /// a new cookie. Call it at login, against session fixation.
     pub async fn rotate_id(&mut self) -> Result<&SessionId, ApiError> {
         let new = self.host().rotate_id(&self.id).await?;
-        self.request.issue_cookie(&new);
+        let guest = self.host().info(&new).ok().map(|info| info.guest);
+        self.request.issue_cookie(&new, guest.as_deref());
         self.request.set_resolved(new.clone());
         self.id = new;
         Ok(&self.id)

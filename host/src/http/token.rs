@@ -4,5 +4,6 @@
 //! code lives in `sessionhost-wire` (`wire/src/token.rs`, fuzzed by `fuzz/`) and is
 //! re-exported here unchanged.
 
+pub use sessionhost_wire::token::Claims;
 pub(crate) use sessionhost_wire::token::request_token;
 pub use sessionhost_wire::token::{KeyError, MIN_KEY_BYTES, TokenError, TokenKeys};

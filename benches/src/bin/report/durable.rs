@@ -31,7 +31,11 @@ const SCENARIOS: [(&str, CheckpointDurability, usize); 3] = [
         CheckpointDurability::Sync,
         64,
     ),
-    ("checkpoint_group_call_per_s", CheckpointDurability::Group, 2),
+    (
+        "checkpoint_group_call_per_s",
+        CheckpointDurability::Group,
+        2,
+    ),
 ];
 
 /// A host with a durable store in `dir` and the SDK counter checkpointing every message.
@@ -77,7 +81,8 @@ pub(crate) async fn measure(
     run_for: Duration,
     progress: &Progress,
 ) -> anyhow::Result<()> {
-    let scratch: PathBuf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-durable");
+    let scratch: PathBuf =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-durable");
     for (key, durability, callers) in SCENARIOS {
         let host = durable_host(&scratch, durability).await?;
         let ids = start_many(&host, callers).await?;
