@@ -73,7 +73,8 @@ cd "$work"
 run_checked() {
     local line=$1 expected out
     expected=$(sed -n 's/.*#[[:space:]]*\({.*}\)[[:space:]]*$/\1/p' <<<"$line")
-    out=$(bash -c "${line%%#*}") || fail "\`$line\` failed"
+    # curl's progress meter goes to stderr when stdout is not a terminal: keep it apart.
+    out=$(bash -c "${line%%#*}" 2>>"$work/curl.err") || fail "\`$line\` failed: $(cat "$work/curl.err")"
     echo "  \$ ${line%%#*}→ $out"
     if [ -n "$expected" ] && [ "$out" != "$expected" ]; then
         fail "\`${line%%#*}\` printed '$out', the README says '$expected'"
@@ -83,7 +84,7 @@ run_checked "${first[0]}"
 run_checked "${first[1]}"
 
 events="$work/events.txt"
-bash -c "${first[2]%%#*}" >"$events" 2>&1 &
+bash -c "${first[2]%%#*}" >"$events" 2>>"$work/curl.err" &
 events_pid=$!
 # The stream says `: subscribed` once the subscription is in place.
 for _ in $(seq 1 100); do
