@@ -14,6 +14,7 @@ use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
+use crate::reason::StopReason;
 
 /// Settings of a [`Host`](crate::Host). See each field for its default.
 ///
@@ -106,7 +107,7 @@ pub struct HostConfig {
     /// `group` (committed every `checkpoint_group_commit`, replies do not wait; a crash
     /// loses at most that interval). Without a durable store checkpoints live in memory
     /// and a crash loses them. Default: `sync`.
-    pub checkpoint_durability: crate::CheckpointDurability,
+    pub checkpoint_durability: CheckpointDurability,
     /// The commit interval of `checkpoint_durability = "group"`. Default: 10 ms.
     #[serde(with = "humantime_serde")]
     pub checkpoint_group_commit: Duration,
@@ -149,7 +150,7 @@ impl Default for HostConfig {
             max_timers_per_session: 64,
             epoch_tick: Duration::from_millis(5),
             max_concurrent_compiles: 2,
-            checkpoint_durability: crate::CheckpointDurability::Sync,
+            checkpoint_durability: CheckpointDurability::Sync,
             checkpoint_group_commit: Duration::from_millis(10),
             compile_cache_dir: None,
             subscriber_buffer: crate::events::SUBSCRIBER_BUFFER,
@@ -157,6 +158,153 @@ impl Default for HostConfig {
             subscriber_bytes_total: ByteSize::mib(256),
         }
     }
+}
+
+/// When a failed session is started again (per guest, as in Elixir's supervisors).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartPolicy {
+    /// Never: a trap ends the session.
+    Temporary,
+    /// After an abnormal end only: a trap or an exceeded limit (fuel, time, memory).
+    #[default]
+    Transient,
+    /// After a trap or limit, and also when the guest stops itself (`host.stop`). An end
+    /// decided outside the guest (terminate, idle expiry, shutdown) is never undone.
+    Permanent,
+}
+
+impl RestartPolicy {
+    /// Whether a session ending for `reason` is started again under this policy.
+    pub(crate) fn restarts_after(self, reason: &StopReason) -> bool {
+        match self {
+            Self::Temporary => false,
+            Self::Transient => matches!(reason, StopReason::Limit(_) | StopReason::Crashed(_)),
+            Self::Permanent => matches!(
+                reason,
+                StopReason::Limit(_) | StopReason::Crashed(_) | StopReason::Requested(_)
+            ),
+        }
+    }
+}
+
+/// What a new version of a guest means for its running sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpgradePolicy {
+    /// Running sessions stay on their version until they end; new sessions get the new one.
+    #[default]
+    Keep,
+    /// Each running session moves at its next idle point: `terminate(upgrade)` and
+    /// `snapshot` on the old instance, `restore(state, old-version)` on the new one. If the
+    /// new version's `restore` fails, the session stays on the old version and the failure
+    /// is reported (session info, log, `sessionhost_upgrades_failed_total`).
+    Migrate,
+}
+
+/// Per-guest options, given when the guest is loaded
+/// ([`Host::load_guest_with`](crate::Host::load_guest_with)).
+///
+/// ```
+/// use sessionhost::{GuestOptions, RestartPolicy};
+/// let options: GuestOptions = toml::from_str(r#"
+///     restart = "permanent"
+///     max_restarts = 5
+///     restart_window = "10s"
+///     checkpoint_every = 1
+///     layout = "large"
+///     max_memory = "64 MiB"
+/// "#).unwrap();
+/// assert_eq!(options.restart, RestartPolicy::Permanent);
+/// assert_eq!(options.layout, sessionhost::GuestLayout::Large);
+/// assert_eq!(GuestOptions::default().max_restarts, 3);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuestOptions {
+    /// When a failed session is started again. Default: `transient`.
+    pub restart: RestartPolicy,
+    /// Most restarts of one session within `restart_window`; one more ends it with reason
+    /// `crashed`. Default: 3.
+    pub max_restarts: u32,
+    /// The window of `max_restarts`. Default: 5 s.
+    #[serde(with = "humantime_serde")]
+    pub restart_window: Duration,
+    /// Take a checkpoint (the guest's `snapshot`) after every this many handled messages, so
+    /// a restart resumes from it; `0`: never (a restart runs `init` again). `1` loses nothing
+    /// but the failing message, at the price of one `snapshot` per message. Guests whose
+    /// `snapshot` returns `none` are never checkpointed. Default: 0.
+    pub checkpoint_every: u32,
+    /// Whether idle sessions of this guest hibernate after the host's `hibernate_after`.
+    /// Default: true (guests whose `snapshot` returns `none` never do).
+    pub hibernate: bool,
+    /// What a new version means for running sessions. Default: `keep`.
+    pub upgrade: UpgradePolicy,
+    /// How its sessions are laid out in memory: `dense` (pool slots of
+    /// `memory_per_session`), `large` (growable, up to `large_memory_per_session`) or `auto`
+    /// (dense when the component fits). Default: `auto`.
+    pub layout: GuestLayout,
+    /// Most linear memory one session of this guest may use, within its layout's ceiling.
+    /// Default: the ceiling (`memory_per_session` or `large_memory_per_session`).
+    pub max_memory: Option<ByteSize>,
+}
+
+impl Default for GuestOptions {
+    fn default() -> Self {
+        Self {
+            restart: RestartPolicy::Transient,
+            max_restarts: 3,
+            restart_window: Duration::from_secs(5),
+            checkpoint_every: 0,
+            hibernate: true,
+            upgrade: UpgradePolicy::Keep,
+            layout: GuestLayout::Auto,
+            max_memory: None,
+        }
+    }
+}
+
+/// Which memory layout a guest's sessions use (`layout` in [`GuestOptions`]).
+///
+/// [`GuestOptions`]: crate::GuestOptions
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuestLayout {
+    /// Dense when the component fits a dense slot, large otherwise. The default.
+    #[default]
+    Auto,
+    /// Pool slots of `memory_per_session`: for small guests, up to millions of sessions. A
+    /// component that does not fit is refused, with what to change.
+    Dense,
+    /// On-demand, growable memory up to `large_memory_per_session` (or the guest's
+    /// `max_memory`): for guests with a language runtime inside (Python, JavaScript).
+    Large,
+}
+
+impl std::fmt::Display for GuestLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Dense => "dense",
+            Self::Large => "large",
+        })
+    }
+}
+
+/// How durable a session's checkpoint is when its message is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointDurability {
+    /// A call is answered once the checkpoint taken after it is on disk: a crash loses no
+    /// message whose reply was sent (casts are not answered: a crash may lose the casts of
+    /// the last commit, about an fsync's time). Checkpoints handed over while a commit runs
+    /// share the next one, so concurrent sessions pay one fsync together.
+    #[default]
+    Sync,
+    /// Checkpoints are committed together every `checkpoint_group_commit`; replies do not
+    /// wait. A crash loses at most that interval's checkpoints (sessions come back from the
+    /// one before), even of calls already answered.
+    Group,
 }
 
 /// The WebAssembly page size: linear memory grows in these steps.
@@ -247,7 +395,7 @@ impl HostConfig {
             );
         }
         if let Some(name) = &self.default_guest
-            && let Err(reason) = crate::guest::validate_guest_name(name)
+            && let Err(reason) = crate::id::validate_guest_name(name)
         {
             return bad("default_guest", reason);
         }
@@ -303,7 +451,7 @@ impl HostConfigBuilder {
         /// See [`HostConfig::max_concurrent_compiles`].
         max_concurrent_compiles: usize,
         /// See [`HostConfig::checkpoint_durability`].
-        checkpoint_durability: crate::CheckpointDurability,
+        checkpoint_durability: CheckpointDurability,
         /// See [`HostConfig::checkpoint_group_commit`].
         checkpoint_group_commit: Duration,
         /// See [`HostConfig::max_timers_per_session`].
@@ -445,5 +593,33 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("epoch_tick"), "{err}");
+    }
+
+    #[test]
+    fn policies_restart_after_the_right_endings() {
+        let crash = StopReason::Crashed("x".into());
+        let limit = StopReason::Limit("timeout".into());
+        let asked = StopReason::Requested("bye".into());
+        for (policy, expected) in [
+            (RestartPolicy::Temporary, [false, false, false]),
+            (RestartPolicy::Transient, [true, true, false]),
+            (RestartPolicy::Permanent, [true, true, true]),
+        ] {
+            let got = [&crash, &limit, &asked].map(|r| policy.restarts_after(r));
+            assert_eq!(got, expected, "{policy:?}");
+            for outside in [
+                StopReason::Normal,
+                StopReason::IdleTimeout,
+                StopReason::Shutdown,
+            ] {
+                assert!(!policy.restarts_after(&outside));
+            }
+        }
+    }
+
+    #[test]
+    fn options_reject_unknown_keys() {
+        let error = toml::from_str::<GuestOptions>("restrat = \"permanent\"").unwrap_err();
+        assert!(error.to_string().contains("restrat"), "{error}");
     }
 }

@@ -19,27 +19,29 @@ use std::time::{Duration, Instant};
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::bindings::SessionGuest;
-use crate::checkpoint::CheckpointWriter;
+use crate::config::GuestLayout;
+use crate::config::GuestOptions;
 use crate::config::HostConfig;
-use crate::ctx::SessionCtx;
-use crate::engine::{EpochTicker, build_engine, build_large_engine};
 use crate::error::{GuestLoadError, HostError, SessionError};
 use crate::events::SessionEvents;
-use crate::exec::run_export;
-use crate::guest::{self, GuestInfo, GuestRegistry};
+use crate::guest::{self, GuestRegistry};
 use crate::id::{self, SessionId};
-use crate::info::{HibernatedInfo, HostClock, HostStats, SessionInfo, SessionStatus};
-use crate::layout::GuestLayout;
+use crate::info::{GuestInfo, HibernatedInfo, HostStats, SessionInfo, SessionStatus};
 use crate::metrics::{Counters, MetricsSnapshot};
 use crate::ratelimit::RateLimiter;
-use crate::reaper::Reaper;
 use crate::reason::StopReason;
-use crate::registry::SessionRegistry;
-use crate::session::{Ending, Session, millis};
+use crate::runtime::bindings::SessionGuest;
+use crate::runtime::ctx::SessionCtx;
+use crate::runtime::engine::{EpochTicker, build_engine, build_large_engine};
+use crate::runtime::instance::run_export;
+use crate::session::checkpoint::CheckpointWriter;
+use crate::session::reaper::Reaper;
+use crate::session::registry::SessionRegistry;
+use crate::session::state::{Ending, Session, millis};
+use crate::session::supervisor::{self, Recovery};
+use crate::session::timers::TimerService;
 use crate::store::{MemoryStore, SnapshotStore, TimerRecord};
-use crate::supervisor::{self, GuestOptions, Recovery};
-use crate::timers::TimerService;
+use crate::time::HostClock;
 
 /// How to start a session ([`Host::start`]).
 ///
@@ -151,7 +153,7 @@ pub(crate) struct HostInner {
     /// Bounds the expired hibernated sessions woken at once for their `terminate`.
     pub(crate) expiry_wakes: tokio::sync::Semaphore,
     /// Messages blocked in a WASI call now, within `max_blocked_messages` (see `offload.rs`).
-    pub(crate) blocking: crate::offload::BlockingLimit,
+    pub(crate) blocking: crate::runtime::offload::BlockingLimit,
     /// Compiled components, shared by content; bounds the compilations at once.
     pub(crate) compiled: guest::CompileCache,
     /// Live sessions, counted against `max_sessions`. Taken before a session is
@@ -174,7 +176,7 @@ pub(crate) struct HostInner {
 /// WASI and `sessionhost:session/host`, for guests compiled with `engine`.
 fn guest_linker(engine: &Engine) -> Result<Linker<SessionCtx>, HostError> {
     let mut linker = Linker::new(engine);
-    crate::wasi_link::add_to_linker(&mut linker).map_err(HostError::Engine)?;
+    crate::runtime::wasi_link::add_to_linker(&mut linker).map_err(HostError::Engine)?;
     SessionGuest::add_to_linker::<SessionCtx, HasSelf<SessionCtx>>(&mut linker, |ctx| ctx)
         .map_err(HostError::Engine)?;
     Ok(linker)
@@ -311,8 +313,8 @@ impl Host {
             reaper: Reaper::new(),
             store,
             checkpoints,
-            expiry_wakes: tokio::sync::Semaphore::new(crate::hibernate::EXPIRY_WAKES),
-            blocking: crate::offload::BlockingLimit::new(config.max_blocked_messages),
+            expiry_wakes: tokio::sync::Semaphore::new(crate::session::hibernate::EXPIRY_WAKES),
+            blocking: crate::runtime::offload::BlockingLimit::new(config.max_blocked_messages),
             compiled: guest::CompileCache::new(config.max_concurrent_compiles),
             live: AtomicUsize::new(0),
             instances: AtomicUsize::new(0),
@@ -401,7 +403,7 @@ impl Host {
                 if upgrade {
                     tracing::info!(target: "sessionhost::guest", guest = %name, version = %guest.version, policy = ?guest.options.upgrade, "guest upgraded: new sessions get this version");
                     if guest.options.upgrade == crate::UpgradePolicy::Migrate {
-                        crate::upgrade::migrate_all(&inner, &guest);
+                        crate::session::upgrade::migrate_all(&inner, &guest);
                     }
                 }
                 guest.info()
@@ -637,7 +639,7 @@ impl Host {
                 Err(id::not_found(id))
             };
         };
-        Ok(crate::hibernate::hibernate_now(&session, &self.inner).await)
+        Ok(crate::session::hibernate::hibernate_now(&session, &self.inner).await)
     }
 
     /// Whether a session has this ID: live, or hibernated (its next message wakes it).
@@ -692,7 +694,7 @@ impl Host {
     /// when no session with this ID is hibernated (it may be live: see [`Host::info`]).
     pub fn hibernated_info(&self, id: &str) -> Result<Option<HibernatedInfo>, SessionError> {
         let id = SessionId::parse(id)?;
-        let record = crate::hibernate::blocking(|| self.inner.store.get(id.as_str()))
+        let record = crate::session::hibernate::blocking(|| self.inner.store.get(id.as_str()))
             .map_err(|e| self.inner.unreadable(id.as_str(), e))?;
         let at = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
         Ok(record.map(|r| HibernatedInfo {
@@ -782,7 +784,7 @@ impl Host {
             let inner = Arc::clone(&self.inner);
             tasks.spawn(async move {
                 if durable {
-                    let saved = crate::hibernate::save_and_end(&session, &inner).await;
+                    let saved = crate::session::hibernate::save_and_end(&session, &inner).await;
                     (true, saved)
                 } else {
                     let ended = session
@@ -932,7 +934,7 @@ pub(crate) async fn start_session(
     if extras.woken {
         // The record it woke from goes while its lock is still held: the woken session
         // cannot hibernate again (and store a new record) before the old one is removed.
-        let _ = crate::hibernate::blocking(|| inner.store.remove(&id));
+        let _ = crate::session::hibernate::blocking(|| inner.store.remove(&id));
     }
     if let Some(deadline) = session.next_deadline_ms(inner) {
         inner.reaper.watch(inner, &session, deadline);

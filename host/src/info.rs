@@ -4,13 +4,11 @@
 //! Both are snapshots read from atomic counters without taking any session's lock, so asking
 //! for them never waits behind a busy guest.
 
-use std::time::{Duration, SystemTime};
-
-use tokio::time::Instant;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::guest::GuestVersion;
+use crate::config::GuestLayout;
 use crate::id::SessionId;
 
 /// Where a session is in its life.
@@ -120,38 +118,50 @@ pub struct HostStats {
     pub compiling: usize,
 }
 
-/// Monotonic milliseconds since the host started, convertible to wall-clock time. Lets
-/// sessions keep "last active" in one `AtomicU64`. It reads tokio's clock, so tests that
-/// pause time (`tokio::time::pause`) drive idle expiry too.
-#[derive(Debug)]
-pub(crate) struct HostClock {
-    base: Instant,
-    base_wall: SystemTime,
+/// Identifies one version of a guest: its content hash, plus an optional label.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct GuestVersion {
+    /// First 16 hex digits of the SHA-256 of the component bytes.
+    pub hash: String,
+    /// A version string given when loading (e.g. `"1.4.0"`), if any.
+    pub label: Option<String>,
 }
 
-impl HostClock {
-    pub(crate) fn new() -> Self {
-        Self {
-            base: Instant::now(),
-            base_wall: SystemTime::now(),
+impl std::fmt::Display for GuestVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.label {
+            Some(label) => write!(f, "{label} ({})", self.hash),
+            None => f.write_str(&self.hash),
         }
     }
+}
 
-    pub(crate) fn now_ms(&self) -> u64 {
-        self.ms_at(Instant::now())
-    }
+/// What the host knows about a loaded guest.
+#[derive(Clone, Debug, Serialize)]
+pub struct GuestInfo {
+    /// Registered name.
+    pub name: String,
+    /// Current version.
+    pub version: GuestVersion,
+    /// Size of the component, in bytes.
+    pub size_bytes: usize,
+    /// When this version was loaded.
+    pub loaded_at: SystemTime,
+    /// Interfaces it imports.
+    pub imports: Vec<String>,
+    /// Linear memories its core modules define.
+    pub memories: Vec<MemoryDecl>,
+    /// The memory layout its sessions use: `dense` or `large`.
+    pub layout: GuestLayout,
+    /// Most linear memory one of its sessions may use, in bytes.
+    pub memory_limit: u64,
+}
 
-    /// `at` as milliseconds since the host started.
-    pub(crate) fn ms_at(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// The instant `ms` milliseconds after the host started.
-    pub(crate) fn instant_at(&self, ms: u64) -> Instant {
-        self.base + Duration::from_millis(ms)
-    }
-
-    pub(crate) fn to_system_time(&self, ms: u64) -> SystemTime {
-        self.base_wall + Duration::from_millis(ms)
-    }
+/// A linear memory declared by one of the component's core modules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemoryDecl {
+    /// Initial size in bytes.
+    pub initial_bytes: u64,
+    /// Maximum size in bytes, when declared.
+    pub maximum_bytes: Option<u64>,
 }

@@ -55,61 +55,45 @@
 //! - `config.rs`, `error.rs`, `id.rs`, `reason.rs`, `info.rs`, `ratelimit.rs` — the
 //!   vocabulary types.
 
-mod bindings;
-mod check;
-mod checkpoint;
 mod config;
-mod ctx;
-mod deadlines;
-mod engine;
 mod error;
 mod events;
-mod exec;
 mod guest;
-mod hibernate;
 mod host;
 pub mod http;
 mod id;
-mod imports;
 mod info;
-mod layout;
 mod metrics;
-mod offload;
 mod ratelimit;
-mod reaper;
 mod reason;
-mod registry;
+mod runtime;
 mod session;
 pub mod store;
-mod supervisor;
-mod timers;
-mod upgrade;
-mod wasi;
-mod wasi_link;
-mod watch;
+mod time;
 
-pub use check::{MemoryDecl, SESSION_EXPORT};
-pub use checkpoint::CheckpointDurability;
-pub use config::{HostConfig, HostConfigBuilder};
+pub use config::{
+    CheckpointDurability, GuestLayout, GuestOptions, HostConfig, HostConfigBuilder, RestartPolicy,
+    UpgradePolicy,
+};
 pub use error::{ConfigError, GuestLoadError, HostError, SessionError, TrapKind};
 pub use events::{
     EndWatch, RecvError, SUBSCRIBER_BUFFER, SessionEvent, SessionEvents, TryRecvError,
 };
-pub use guest::{GuestInfo, GuestVersion};
+pub use guest::check::SESSION_EXPORT;
+pub use guest::watch::{GuestsDir, LoadOutcome};
 pub use host::{Host, RestoreFrom, ShutdownReport, StartOptions};
 pub use id::{IdError, SessionId};
-pub use info::{HibernatedInfo, HostStats, SessionInfo, SessionStatus};
-pub use layout::GuestLayout;
+pub use info::{
+    GuestInfo, GuestVersion, HibernatedInfo, HostStats, MemoryDecl, SessionInfo, SessionStatus,
+};
 pub use metrics::{
     CALL_OUTCOMES, CounterSnapshot, DURATION_BUCKETS, MetricsSnapshot, STOP_REASONS,
 };
 pub use reason::StopReason;
-pub use supervisor::{GuestOptions, RestartPolicy, UpgradePolicy};
-pub use watch::{GuestsDir, LoadOutcome};
 
 /// For the benchmarks' baselines only: the engine exactly as a [`Host`] configures it, so a
 /// bare-wasmtime loop measures the same layout. Not a stable API.
 #[doc(hidden)]
 pub mod bench_support {
-    pub use crate::engine::{build_engine, build_large_engine};
+    pub use crate::runtime::engine::{build_engine, build_large_engine};
 }

@@ -25,9 +25,9 @@ use std::sync::{Arc, Weak};
 
 use tokio::time::Instant;
 
-use crate::deadlines::{DeadlineQueue, Key};
 use crate::host::HostInner;
-use crate::session::Session;
+use crate::session::state::Session;
+use crate::time::deadlines::{DeadlineQueue, Key};
 
 /// Every session's next deadline, and the task that acts on them.
 pub(crate) struct Reaper {

@@ -24,127 +24,21 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytesize::ByteSize;
-use serde::{Deserialize, Serialize};
 use wasmtime::Store;
 
-use crate::checkpoint::{CheckpointDurability, CommitAck};
-use crate::ctx::SessionCtx;
+use crate::config::{CheckpointDurability, GuestOptions, RestartPolicy};
 use crate::error::SessionError;
-use crate::exec::{Failure, Live, run_host_export};
 use crate::guest::Guest;
 use crate::host::HostInner;
 use crate::id::SessionId;
-use crate::layout::GuestLayout;
 use crate::reason::StopReason;
-use crate::session::Session;
-use crate::session::millis;
-
-/// When a failed session is started again (per guest, as in Elixir's supervisors).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RestartPolicy {
-    /// Never: a trap ends the session.
-    Temporary,
-    /// After an abnormal end only: a trap or an exceeded limit (fuel, time, memory).
-    #[default]
-    Transient,
-    /// After a trap or limit, and also when the guest stops itself (`host.stop`). An end
-    /// decided outside the guest (terminate, idle expiry, shutdown) is never undone.
-    Permanent,
-}
-
-impl RestartPolicy {
-    /// Whether a session ending for `reason` is started again under this policy.
-    pub(crate) fn restarts_after(self, reason: &StopReason) -> bool {
-        match self {
-            Self::Temporary => false,
-            Self::Transient => matches!(reason, StopReason::Limit(_) | StopReason::Crashed(_)),
-            Self::Permanent => matches!(
-                reason,
-                StopReason::Limit(_) | StopReason::Crashed(_) | StopReason::Requested(_)
-            ),
-        }
-    }
-}
-
-/// What a new version of a guest means for its running sessions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpgradePolicy {
-    /// Running sessions stay on their version until they end; new sessions get the new one.
-    #[default]
-    Keep,
-    /// Each running session moves at its next idle point: `terminate(upgrade)` and
-    /// `snapshot` on the old instance, `restore(state, old-version)` on the new one. If the
-    /// new version's `restore` fails, the session stays on the old version and the failure
-    /// is reported (session info, log, `sessionhost_upgrades_failed_total`).
-    Migrate,
-}
-
-/// Per-guest options, given when the guest is loaded
-/// ([`Host::load_guest_with`](crate::Host::load_guest_with)).
-///
-/// ```
-/// use sessionhost::{GuestOptions, RestartPolicy};
-/// let options: GuestOptions = toml::from_str(r#"
-///     restart = "permanent"
-///     max_restarts = 5
-///     restart_window = "10s"
-///     checkpoint_every = 1
-///     layout = "large"
-///     max_memory = "64 MiB"
-/// "#).unwrap();
-/// assert_eq!(options.restart, RestartPolicy::Permanent);
-/// assert_eq!(options.layout, sessionhost::GuestLayout::Large);
-/// assert_eq!(GuestOptions::default().max_restarts, 3);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GuestOptions {
-    /// When a failed session is started again. Default: `transient`.
-    pub restart: RestartPolicy,
-    /// Most restarts of one session within `restart_window`; one more ends it with reason
-    /// `crashed`. Default: 3.
-    pub max_restarts: u32,
-    /// The window of `max_restarts`. Default: 5 s.
-    #[serde(with = "humantime_serde")]
-    pub restart_window: Duration,
-    /// Take a checkpoint (the guest's `snapshot`) after every this many handled messages, so
-    /// a restart resumes from it; `0`: never (a restart runs `init` again). `1` loses nothing
-    /// but the failing message, at the price of one `snapshot` per message. Guests whose
-    /// `snapshot` returns `none` are never checkpointed. Default: 0.
-    pub checkpoint_every: u32,
-    /// Whether idle sessions of this guest hibernate after the host's `hibernate_after`.
-    /// Default: true (guests whose `snapshot` returns `none` never do).
-    pub hibernate: bool,
-    /// What a new version means for running sessions. Default: `keep`.
-    pub upgrade: UpgradePolicy,
-    /// How its sessions are laid out in memory: `dense` (pool slots of
-    /// `memory_per_session`), `large` (growable, up to `large_memory_per_session`) or `auto`
-    /// (dense when the component fits). Default: `auto`.
-    pub layout: GuestLayout,
-    /// Most linear memory one session of this guest may use, within its layout's ceiling.
-    /// Default: the ceiling (`memory_per_session` or `large_memory_per_session`).
-    pub max_memory: Option<ByteSize>,
-}
-
-impl Default for GuestOptions {
-    fn default() -> Self {
-        Self {
-            restart: RestartPolicy::Transient,
-            max_restarts: 3,
-            restart_window: Duration::from_secs(5),
-            checkpoint_every: 0,
-            hibernate: true,
-            upgrade: UpgradePolicy::Keep,
-            layout: GuestLayout::Auto,
-            max_memory: None,
-        }
-    }
-}
+use crate::runtime::ctx::SessionCtx;
+use crate::runtime::instance::{Failure, Live, run_host_export};
+use crate::session::checkpoint::CommitAck;
+use crate::session::state::Session;
+use crate::session::state::millis;
 
 /// What a session needs to be started again. Owned by the slot, used under the lock.
 #[derive(Debug, Default)]
@@ -365,29 +259,9 @@ pub(crate) fn after_message(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
 
-    #[test]
-    fn policies_restart_after_the_right_endings() {
-        let crash = StopReason::Crashed("x".into());
-        let limit = StopReason::Limit("timeout".into());
-        let asked = StopReason::Requested("bye".into());
-        for (policy, expected) in [
-            (RestartPolicy::Temporary, [false, false, false]),
-            (RestartPolicy::Transient, [true, true, false]),
-            (RestartPolicy::Permanent, [true, true, true]),
-        ] {
-            let got = [&crash, &limit, &asked].map(|r| policy.restarts_after(r));
-            assert_eq!(got, expected, "{policy:?}");
-            for outside in [
-                StopReason::Normal,
-                StopReason::IdleTimeout,
-                StopReason::Shutdown,
-            ] {
-                assert!(!policy.restarts_after(&outside));
-            }
-        }
-    }
+    use super::*;
 
     #[test]
     fn intensity_counts_restarts_within_the_window() {
@@ -417,11 +291,5 @@ mod tests {
             ..plain
         };
         assert!(Recovery::for_start(b"{}", &temporary).is_none());
-    }
-
-    #[test]
-    fn options_reject_unknown_keys() {
-        let error = toml::from_str::<GuestOptions>("restrat = \"permanent\"").unwrap_err();
-        assert!(error.to_string().contains("restrat"), "{error}");
     }
 }

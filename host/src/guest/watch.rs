@@ -94,7 +94,7 @@ fn guest_name(path: &Path) -> Option<String> {
         return None;
     }
     let name = path.file_stem()?.to_str()?;
-    crate::guest::validate_guest_name(name).ok()?;
+    crate::id::validate_guest_name(name).ok()?;
     Some(name.to_string())
 }
 

@@ -34,11 +34,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::MutexGuard;
 
 use crate::error::SessionError;
-use crate::exec::{Failure, Live};
 use crate::host::{HostInner, StartExtras};
-use crate::session::{Ending, Session, Slot, millis};
+use crate::runtime::instance::{Failure, Live};
+use crate::session::state::{Ending, Session, Slot, millis};
+use crate::session::timers::wall_ms;
 use crate::store::{SnapshotRecord, StoreError};
-use crate::timers::wall_ms;
 use crate::{RestoreFrom, StartOptions, StopReason};
 
 /// Expired hibernated sessions woken at once to run their `terminate` (see

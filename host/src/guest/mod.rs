@@ -18,42 +18,27 @@
 //! the same bytes at once wait for one compilation. At most `max_concurrent_compiles`
 //! compilations run at once (each is already parallel inside); further ones queue.
 
+pub(crate) mod check;
+pub(crate) mod watch;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use crate::bindings::SessionGuestPre;
-use crate::check::{self, MemoryDecl};
-use crate::ctx::SessionCtx;
+use crate::config::{GuestLayout, GuestOptions};
 use crate::error::GuestLoadError;
 use crate::host::HostInner;
 use crate::id::SessionId;
-use crate::layout::{self, GuestLayout, Placement};
-use crate::supervisor::GuestOptions;
-
-/// Identifies one version of a guest: its content hash, plus an optional label.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct GuestVersion {
-    /// First 16 hex digits of the SHA-256 of the component bytes.
-    pub hash: String,
-    /// A version string given when loading (e.g. `"1.4.0"`), if any.
-    pub label: Option<String>,
-}
-
-impl std::fmt::Display for GuestVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.label {
-            Some(label) => write!(f, "{label} ({})", self.hash),
-            None => f.write_str(&self.hash),
-        }
-    }
-}
+use crate::id::validate_guest_name;
+use crate::info::{GuestInfo, GuestVersion, MemoryDecl};
+use crate::runtime::bindings::SessionGuestPre;
+use crate::runtime::ctx::SessionCtx;
+use crate::runtime::layout::{self, Placement};
 
 /// One loaded, compiled and validated version of a guest.
 pub(crate) struct Guest {
@@ -86,27 +71,6 @@ impl std::fmt::Debug for Guest {
     }
 }
 
-/// What the host knows about a loaded guest.
-#[derive(Clone, Debug, Serialize)]
-pub struct GuestInfo {
-    /// Registered name.
-    pub name: String,
-    /// Current version.
-    pub version: GuestVersion,
-    /// Size of the component, in bytes.
-    pub size_bytes: usize,
-    /// When this version was loaded.
-    pub loaded_at: SystemTime,
-    /// Interfaces it imports.
-    pub imports: Vec<String>,
-    /// Linear memories its core modules define.
-    pub memories: Vec<MemoryDecl>,
-    /// The memory layout its sessions use: `dense` or `large`.
-    pub layout: GuestLayout,
-    /// Most linear memory one of its sessions may use, in bytes.
-    pub memory_limit: u64,
-}
-
 impl Guest {
     pub(crate) fn info(&self) -> GuestInfo {
         GuestInfo {
@@ -125,19 +89,6 @@ impl Guest {
     pub(crate) fn placement(&self) -> Placement {
         self.placement
     }
-}
-
-/// Guest names follow the session-ID alphabet: 1–64 of `A-Z a-z 0-9 - . _ ~`, but not
-/// `.` or `..` (they would name directories, e.g. in a guests dir or a URL path).
-pub(crate) fn validate_guest_name(name: &str) -> Result<(), String> {
-    if name == "." || name == ".." {
-        return Err(format!(
-            "is not a valid guest name (`{name}` names a directory)"
-        ));
-    }
-    SessionId::parse(name)
-        .map(drop)
-        .map_err(|e| format!("is not a valid guest name ({e})"))
 }
 
 /// A compiled component, shared by content (see the module docs).

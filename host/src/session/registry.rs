@@ -25,7 +25,7 @@ use papaya::{Compute, Operation};
 
 use crate::error::SessionError;
 use crate::id::SessionId;
-use crate::session::Session;
+use crate::session::state::Session;
 
 type Map = papaya::HashMap<SessionId, Arc<Session>, foldhash::fast::RandomState>;
 

@@ -7,8 +7,10 @@
 //! random bytes, an import the host does not provide, the session interface not exported, a
 //! linear memory or table that does not fit a dense slot (see `layout.rs`).
 
-use serde::Serialize;
 use wasmparser::{Encoding, Parser, Payload};
+
+use crate::info::MemoryDecl;
+use crate::runtime::layout::Footprint;
 
 /// The interface every guest must export.
 pub const SESSION_EXPORT: &str = "sessionhost:session/session@0.1.0";
@@ -76,32 +78,12 @@ pub(crate) fn is_stubbed(import: &str) -> bool {
     listed(STUBBED, import)
 }
 
-/// A linear memory declared by one of the component's core modules.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MemoryDecl {
-    /// Initial size in bytes.
-    pub initial_bytes: u64,
-    /// Maximum size in bytes, when declared.
-    pub maximum_bytes: Option<u64>,
-}
-
-/// What the static scan learned about a component.
-#[derive(Clone, Debug, Default, Serialize)]
-pub(crate) struct Scan {
-    /// Memories defined (not imported) by its core modules.
-    pub(crate) memories: Vec<MemoryDecl>,
-    /// Core modules it contains.
-    pub(crate) core_modules: usize,
-    /// Initial element count of each table its core modules define.
-    pub(crate) tables: Vec<u64>,
-}
-
-/// Scans the bytes: is it a well-formed component, and what memories does it define?
-pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, String> {
+/// Footprints the bytes: is it a well-formed component, and what memories does it define?
+pub(crate) fn scan(bytes: &[u8]) -> Result<Footprint, String> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err("not a WebAssembly file (it does not start with the `\\0asm` magic)".into());
     }
-    let mut scan = Scan::default();
+    let mut scan = Footprint::default();
     let mut first = true;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| {
@@ -189,17 +171,6 @@ fn list(items: &[&str]) -> String {
         .join(", ")
 }
 
-/// Bytes as KiB / MiB for messages.
-pub(crate) fn human(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
-        format!("{} MiB", bytes / (1024 * 1024))
-    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
-        format!("{} KiB", bytes / 1024)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,9 +215,9 @@ mod tests {
                 maximum_bytes: Some(256 * 1024)
             }]
         );
-        let err = crate::layout::dense_misfit(&s, 128 * 1024).expect("too big");
+        let err = crate::runtime::layout::dense_misfit(&s, 128 * 1024).expect("too big");
         assert!(err.contains("256 KiB") && err.contains("128 KiB"), "{err}");
-        assert!(crate::layout::dense_misfit(&s, 256 * 1024).is_none());
+        assert!(crate::runtime::layout::dense_misfit(&s, 256 * 1024).is_none());
         let t = scan(&wat::parse_str("(component (core module (table 3000 funcref)))").unwrap());
         assert_eq!(t.unwrap().tables, vec![3000]);
     }

@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use wasmtime::Store;
 
-use crate::bindings::SessionGuest;
-use crate::ctx::{LimitExceeded, SessionCtx};
 use crate::error::{SessionError, TrapKind};
 use crate::reason::StopReason;
+use crate::runtime::bindings::SessionGuest;
+use crate::runtime::ctx::{LimitExceeded, SessionCtx};
 use crate::store::TimerRecord;
 
 /// A session's running instance. Owned by the session's slot and used under its lock.
@@ -23,7 +23,7 @@ pub(crate) struct Live {
     pub(crate) store: Store<SessionCtx>,
     pub(crate) guest: SessionGuest,
     /// What a restart needs (see `supervisor.rs`); `None` for sessions that need nothing.
-    pub(crate) recovery: Option<Box<crate::supervisor::Recovery>>,
+    pub(crate) recovery: Option<Box<crate::session::supervisor::Recovery>>,
     /// An export trapped while the session was being terminated: the instance cannot be
     /// entered again, so its `terminate` is skipped.
     pub(crate) poisoned: bool,
@@ -94,7 +94,7 @@ impl Live {
                 guest = &*ctx.guest_name,
                 dropped = ctx.logs_dropped,
                 "guest log lines dropped: more than {} in one message",
-                crate::ctx::LOG_LINES_PER_MESSAGE
+                crate::runtime::ctx::LOG_LINES_PER_MESSAGE
             );
         }
         fuel.saturating_sub(store.get_fuel().unwrap_or(0))
@@ -193,16 +193,16 @@ fn describe(kind: TrapKind) -> &'static str {
 /// call's result or a [`Failure`], and the fuel the message burned either way.
 macro_rules! run_export {
     ($live:expr, $fuel:expr, $started:expr, $deadline:expr, $timeout_ms:expr, |$e:ident, $s:ident| $call:expr) => {{
-        let live: &mut $crate::exec::Live = $live;
-        $crate::exec::Live::arm(&mut live.store, $fuel, $started, $deadline);
+        let live: &mut $crate::runtime::instance::Live = $live;
+        $crate::runtime::instance::Live::arm(&mut live.store, $fuel, $started, $deadline);
         let result = {
             let $e = live.guest.sessionhost_session_session();
             let $s = &mut live.store;
             $call
         };
-        let fuel_used = $crate::exec::Live::disarm(&mut live.store, $fuel);
+        let fuel_used = $crate::runtime::instance::Live::disarm(&mut live.store, $fuel);
         let result = result.map_err(|error| {
-            let failure = $crate::exec::Live::failure(&live.store, &error, $timeout_ms);
+            let failure = $crate::runtime::instance::Live::failure(&live.store, &error, $timeout_ms);
             tracing::debug!(target: "sessionhost::session", error = ?error, "guest export failed");
             failure
         });
@@ -216,19 +216,19 @@ pub(crate) use run_export;
 /// now, and books what it burned on `$session` (see [`Session::book`]). Expands to the
 /// call's result or a [`Failure`].
 ///
-/// [`Session::book`]: crate::session::Session::book
+/// [`Session::book`]: crate::session::state::Session::book
 macro_rules! run_host_export {
     ($host:expr, $session:expr, $live:expr, |$e:ident, $s:ident| $call:expr) => {{
         let host: &$crate::host::HostInner = $host;
-        let live: &mut $crate::exec::Live = $live;
+        let live: &mut $crate::runtime::instance::Live = $live;
         let began = std::time::Instant::now();
         let timeout = host.config.call_timeout;
-        let (result, fuel_used) = $crate::exec::run_export!(
+        let (result, fuel_used) = $crate::runtime::instance::run_export!(
             live,
             host.config.fuel_budget(),
             began,
             began + timeout,
-            $crate::session::millis(timeout),
+            $crate::session::state::millis(timeout),
             |$e, $s| $call
         );
         $session.book(host, live, fuel_used);

@@ -25,26 +25,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
-use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::config::CheckpointDurability;
 use crate::store::{SnapshotRecord, SnapshotStore};
-
-/// How durable a session's checkpoint is when its message is answered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckpointDurability {
-    /// A call is answered once the checkpoint taken after it is on disk: a crash loses no
-    /// message whose reply was sent (casts are not answered: a crash may lose the casts of
-    /// the last commit, about an fsync's time). Checkpoints handed over while a commit runs
-    /// share the next one, so concurrent sessions pay one fsync together.
-    #[default]
-    Sync,
-    /// Checkpoints are committed together every `checkpoint_group_commit`; replies do not
-    /// wait. A crash loses at most that interval's checkpoints (sessions come back from the
-    /// one before), even of calls already answered.
-    Group,
-}
 
 /// A wait for a commit: true when it succeeded.
 pub(crate) type CommitAck = oneshot::Receiver<bool>;

@@ -23,11 +23,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::deadlines::{DeadlineQueue, Key};
 use crate::error::SessionError;
 use crate::host::HostInner;
-use crate::session::{Mail, Session, millis};
+use crate::session::state::{Mail, Session, millis};
 use crate::store::TimerRecord;
+use crate::time::deadlines::{DeadlineQueue, Key};
 
 /// Longest delay accepted by `send-after` (one year): longer ones are almost surely bugs.
 const MAX_DELAY_MS: u64 = 365 * 24 * 3600 * 1000;

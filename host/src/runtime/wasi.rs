@@ -7,7 +7,7 @@
 //! guest writes to stdout or stderr becomes log lines tagged with the session ID and guest
 //! name (target `sessionhost::guest`), cut at [`MAX_LINE`] bytes.
 //!
-//! [`WasiState`] is built lazily by [`SessionCtx`](crate::ctx::SessionCtx) the first time the
+//! [`WasiState`] is built lazily by [`SessionCtx`](crate::runtime::ctx::SessionCtx) the first time the
 //! guest calls into WASI.
 
 use std::sync::Arc;

@@ -36,10 +36,10 @@ use wasmtime_wasi_io::bindings::wasi::io::streams::{
 use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream, StreamError, StreamResult};
 
-use crate::ctx::{LimitExceeded, SessionCtx};
 use crate::error::TrapKind;
 use crate::host::HostInner;
-use crate::offload::{Offload, WaitError, wait_blocking};
+use crate::runtime::ctx::{LimitExceeded, SessionCtx};
+use crate::runtime::offload::{Offload, WaitError, wait_blocking};
 
 type T = SessionCtx;
 
@@ -136,7 +136,7 @@ impl BoundedIo<'_> {
 struct HostBlocking(std::sync::Arc<HostInner>);
 
 impl std::ops::Deref for HostBlocking {
-    type Target = crate::offload::BlockingLimit;
+    type Target = crate::runtime::offload::BlockingLimit;
     fn deref(&self) -> &Self::Target {
         &self.0.blocking
     }

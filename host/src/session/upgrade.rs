@@ -22,12 +22,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::SessionEvent;
-use crate::exec::run_host_export;
 use crate::guest::Guest;
 use crate::host::HostInner;
 use crate::reason::StopReason;
-use crate::session::{Session, Slot};
-use crate::supervisor::{self, Recovery};
+use crate::runtime::instance::run_host_export;
+use crate::session::state::{Session, Slot};
+use crate::session::supervisor::{self, Recovery};
 
 /// How often, and how long, a busy session is retried.
 const RETRY_EVERY: Duration = Duration::from_millis(50);

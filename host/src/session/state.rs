@@ -44,14 +44,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::MutexGuard;
 
-use crate::checkpoint::CommitAck;
 use crate::events::{self, SessionEvent, SessionEvents};
-use crate::exec::{Failure, Live, run_export, run_host_export};
 use crate::guest::Guest;
 use crate::host::HostInner;
 use crate::id::SessionId;
 use crate::reason::StopReason;
-use crate::supervisor::{self, Restarted};
+use crate::runtime::instance::{Failure, Live, run_export, run_host_export};
+use crate::session::checkpoint::CommitAck;
+use crate::session::supervisor::{self, Restarted};
 use crate::{HostConfig, SessionError, SessionInfo, SessionStatus};
 
 /// A message waiting in a session's queue.
@@ -381,7 +381,7 @@ impl Session {
                 .hibernates_at_ms(&host.config)
                 .is_some_and(|d| d <= now)
             {
-                return crate::hibernate::hibernate_locked(self, &mut slot, host, now);
+                return crate::session::hibernate::hibernate_locked(self, &mut slot, host, now);
             }
             return self.next_deadline_ms(host);
         }

@@ -7,10 +7,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::bindings::LogLevel;
-use crate::bindings::sessionhost::session::{host, types};
-use crate::ctx::SessionCtx;
-use crate::wasi::MAX_LINE;
+use crate::runtime::bindings::LogLevel;
+use crate::runtime::bindings::sessionhost::session::{host, types};
+use crate::runtime::ctx::SessionCtx;
+use crate::runtime::wasi::MAX_LINE;
 
 /// Longest `stop` reason kept, in bytes.
 const MAX_REASON: usize = 1024;

@@ -19,11 +19,11 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 use crate::error::TrapKind;
 use crate::host::HostInner;
 use crate::id::SessionId;
-use crate::layout::Placement;
-use crate::offload::Offload;
-use crate::session::Session;
-use crate::timers::SessionTimers;
-use crate::wasi::WasiState;
+use crate::runtime::layout::Placement;
+use crate::runtime::offload::Offload;
+use crate::runtime::wasi::WasiState;
+use crate::session::state::Session;
+use crate::session::timers::SessionTimers;
 
 /// Store data of one session. See the module docs.
 pub(crate) struct SessionCtx {

@@ -24,38 +24,34 @@
 //! without bound.
 
 use bytesize::ByteSize;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::check::{Scan, human};
-use crate::config::HostConfig;
-use crate::engine::{
+use crate::config::{GuestLayout, HostConfig};
+use crate::info::MemoryDecl;
+use crate::runtime::engine::{
     CORE_INSTANCES_PER_COMPONENT, MEMORIES_PER_COMPONENT, TABLE_ELEMENTS, TABLES_PER_COMPONENT,
 };
 
-/// Which memory layout a guest's sessions use (`layout` in [`GuestOptions`]).
-///
-/// [`GuestOptions`]: crate::GuestOptions
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GuestLayout {
-    /// Dense when the component fits a dense slot, large otherwise. The default.
-    #[default]
-    Auto,
-    /// Pool slots of `memory_per_session`: for small guests, up to millions of sessions. A
-    /// component that does not fit is refused, with what to change.
-    Dense,
-    /// On-demand, growable memory up to `large_memory_per_session` (or the guest's
-    /// `max_memory`): for guests with a language runtime inside (Python, JavaScript).
-    Large,
+/// What a component's static scan (`guest/check.rs`) learned about it: what its layout is
+/// chosen from.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct Footprint {
+    /// Memories defined (not imported) by its core modules.
+    pub(crate) memories: Vec<MemoryDecl>,
+    /// Core modules it contains.
+    pub(crate) core_modules: usize,
+    /// Initial element count of each table its core modules define.
+    pub(crate) tables: Vec<u64>,
 }
 
-impl std::fmt::Display for GuestLayout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::Dense => "dense",
-            Self::Large => "large",
-        })
+/// Bytes as KiB / MiB for messages.
+pub(crate) fn human(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -84,7 +80,7 @@ impl Placement {
 }
 
 /// Why a component does not fit a dense slot, or `None` when it does.
-pub(crate) fn dense_misfit(scan: &Scan, slot: u64) -> Option<String> {
+pub(crate) fn dense_misfit(scan: &Footprint, slot: u64) -> Option<String> {
     let initial: u64 = scan.memories.iter().map(|m| m.initial_bytes).sum();
     if initial > slot {
         return Some(format!(
@@ -125,7 +121,7 @@ pub(crate) fn dense_misfit(scan: &Scan, slot: u64) -> Option<String> {
 
 /// Chooses the placement of a guest from what its component declares and its options.
 pub(crate) fn place(
-    scan: &Scan,
+    scan: &Footprint,
     wanted: GuestLayout,
     max_memory: Option<ByteSize>,
     config: &HostConfig,
@@ -175,10 +171,10 @@ pub(crate) fn place(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::MemoryDecl;
+    use crate::info::MemoryDecl;
 
-    fn scan(memory_kib: u64, modules: usize, tables: Vec<u64>) -> Scan {
-        Scan {
+    fn scan(memory_kib: u64, modules: usize, tables: Vec<u64>) -> Footprint {
+        Footprint {
             memories: vec![MemoryDecl {
                 initial_bytes: memory_kib * 1024,
                 maximum_bytes: None,

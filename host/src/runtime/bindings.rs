@@ -2,7 +2,7 @@
 //!
 //! Generated in this one place from `wit/session.wit`. Everything is synchronous: guest
 //! exports run on the caller's thread (see `offload.rs` for long-running ones), and host
-//! imports are implemented on [`SessionCtx`](crate::ctx::SessionCtx) in `imports.rs`.
+//! imports are implemented on [`SessionCtx`](crate::runtime::ctx::SessionCtx) in `imports.rs`.
 
 wasmtime::component::bindgen!({
     path: "../wit",
