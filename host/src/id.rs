@@ -22,6 +22,19 @@ pub(crate) fn not_found(text: &str) -> SessionError {
     }
 }
 
+/// Guest names follow the session-ID alphabet: 1–64 of `A-Z a-z 0-9 - . _ ~`, but not
+/// `.` or `..` (they would name directories, e.g. in a guests dir or a URL path).
+pub(crate) fn validate_guest_name(name: &str) -> Result<(), String> {
+    if name == "." || name == ".." {
+        return Err(format!(
+            "is not a valid guest name (`{name}` names a directory)"
+        ));
+    }
+    SessionId::parse(name)
+        .map(drop)
+        .map_err(|e| format!("is not a valid guest name ({e})"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,17 +48,4 @@ mod tests {
             SessionError::InvalidSessionId { reason: "empty" }
         );
     }
-}
-
-/// Guest names follow the session-ID alphabet: 1–64 of `A-Z a-z 0-9 - . _ ~`, but not
-/// `.` or `..` (they would name directories, e.g. in a guests dir or a URL path).
-pub(crate) fn validate_guest_name(name: &str) -> Result<(), String> {
-    if name == "." || name == ".." {
-        return Err(format!(
-            "is not a valid guest name (`{name}` names a directory)"
-        ));
-    }
-    SessionId::parse(name)
-        .map(drop)
-        .map_err(|e| format!("is not a valid guest name ({e})"))
 }

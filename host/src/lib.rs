@@ -81,7 +81,7 @@ pub use events::{
 };
 pub use guest::check::SESSION_EXPORT;
 pub use guest::watch::{GuestsDir, LoadOutcome};
-pub use host::{Host, RestoreFrom, ShutdownReport, StartOptions};
+pub use host::{Host, ShutdownReport};
 pub use id::{IdError, SessionId};
 pub use info::{
     GuestInfo, GuestVersion, HibernatedInfo, HostStats, MemoryDecl, SessionInfo, SessionStatus,
@@ -90,6 +90,7 @@ pub use metrics::{
     CALL_OUTCOMES, CounterSnapshot, DURATION_BUCKETS, MetricsSnapshot, STOP_REASONS,
 };
 pub use reason::StopReason;
+pub use session::lifecycle::{RestoreFrom, StartOptions};
 
 /// For the benchmarks' baselines only: the engine exactly as a [`Host`] configures it, so a
 /// bare-wasmtime loop measures the same layout. Not a stable API.

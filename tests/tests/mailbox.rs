@@ -18,9 +18,12 @@ use sessionhost_tests::support::{self, call, cast, eventually, terminated};
 
 const MIB: u64 = 1024 * 1024;
 
-/// A `record` cast of about `bytes` bytes (the guest ignores the padding).
-fn padded_record(n: i64, bytes: usize) -> Value {
+/// A `record` cast of about `bytes` bytes (the guest ignores the padding), encoded once so
+/// that a flood takes microseconds, not the encoding time of each message.
+fn padded_record(n: i64, bytes: usize) -> Vec<u8> {
     json!({"op":"record","n":n,"pad":"x".repeat(bytes)})
+        .to_string()
+        .into_bytes()
 }
 
 /// Starts a hostile session and makes it sleep `ms` in a call (spawned); returns its ID once
@@ -56,9 +59,10 @@ async fn casts_past_the_session_bytes_are_refused_and_the_accepted_ones_all_run(
     .await;
     let id = busy(&host, 4_000).await;
     let (mut accepted, mut refused) = (Vec::new(), 0);
-    for n in 0..40 {
-        match cast(&host, &id, padded_record(n, 900_000)).await {
-            Ok(()) => accepted.push(n),
+    let messages: Vec<Vec<u8>> = (0..40).map(|n| padded_record(n, 900_000)).collect();
+    for (n, message) in messages.iter().enumerate() {
+        match host.cast(&id, message).await {
+            Ok(()) => accepted.push(n as i64),
             Err(e) => {
                 assert_eq!(mailbox_bytes_full(&e), "session");
                 assert_eq!(e.kind(), "mailbox_full");
@@ -77,7 +81,7 @@ async fn casts_past_the_session_bytes_are_refused_and_the_accepted_ones_all_run(
         json!({"seen": accepted})
     );
     // A small cast still fits a full-by-bytes mailbox once it drained.
-    cast(&host, &id, padded_record(99, 10)).await.unwrap();
+    host.cast(&id, &padded_record(99, 10)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,16 +127,15 @@ async fn all_mailboxes_together_are_bounded_by_the_host_total() {
     .await;
     let first = busy(&host, 4_000).await;
     let second = busy(&host, 4_000).await;
-    for n in 0..4 {
-        cast(&host, &first, padded_record(n, 900_000))
-            .await
-            .unwrap();
+    let messages: Vec<Vec<u8>> = (0..4).map(|n| padded_record(n, 900_000)).collect();
+    for message in &messages {
+        host.cast(&first, message).await.unwrap();
     }
     // 3.6 MB pending in the first; the second may add two more before the host's 6 MiB.
     let mut second_accepted = 0;
     let mut scopes = Vec::new();
-    for n in 0..4 {
-        match cast(&host, &second, padded_record(n, 900_000)).await {
+    for message in &messages {
+        match host.cast(&second, message).await {
             Ok(()) => second_accepted += 1,
             Err(e) => scopes.push(mailbox_bytes_full(&e)),
         }
@@ -142,10 +145,8 @@ async fn all_mailboxes_together_are_bounded_by_the_host_total() {
     // Both drain; then the host has room again.
     call(&host, &first, json!({"op":"count"})).await.unwrap();
     call(&host, &second, json!({"op":"count"})).await.unwrap();
-    for n in 0..4 {
-        cast(&host, &second, padded_record(n, 900_000))
-            .await
-            .unwrap();
+    for message in &messages {
+        host.cast(&second, message).await.unwrap();
     }
 }
 

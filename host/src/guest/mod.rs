@@ -27,17 +27,18 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
-use wasmtime::Store;
 use wasmtime::component::Component;
 
+use crate::config::HostConfig;
 use crate::config::{GuestLayout, GuestOptions};
 use crate::error::GuestLoadError;
-use crate::host::HostInner;
 use crate::id::SessionId;
 use crate::id::validate_guest_name;
 use crate::info::{GuestInfo, GuestVersion, MemoryDecl};
+use crate::runtime::Runtime;
 use crate::runtime::bindings::SessionGuestPre;
-use crate::runtime::ctx::SessionCtx;
+use crate::runtime::ctx::{GuestLink, RuntimeShared, SessionCtx};
+use crate::runtime::instance::{Budget, Instance, InstantiateError};
 use crate::runtime::layout::{self, Placement};
 
 /// One loaded, compiled and validated version of a guest.
@@ -55,6 +56,10 @@ pub(crate) struct Guest {
     pub(crate) options: GuestOptions,
     /// Its memory layout and per-session memory limit.
     placement: Placement,
+    /// What its instances share with every other of the runtime.
+    shared: Arc<RuntimeShared>,
+    /// Largest event its sessions may publish.
+    max_message_bytes: usize,
     /// Facts for [`GuestInfo`].
     size_bytes: usize,
     loaded_at: SystemTime,
@@ -85,9 +90,22 @@ impl Guest {
         }
     }
 
-    /// Where its sessions live and how much memory and table each may use.
-    pub(crate) fn placement(&self) -> Placement {
-        self.placement
+    /// A new instance for session `id`, whose imports reach the session through `link`.
+    pub(crate) fn instantiate(
+        &self,
+        id: SessionId,
+        link: Box<dyn GuestLink>,
+        budget: &Budget,
+    ) -> Result<Instance, InstantiateError> {
+        let ctx = SessionCtx::new(
+            &self.shared,
+            id,
+            Arc::clone(&self.name),
+            self.placement,
+            self.max_message_bytes,
+            Some(link),
+        );
+        Instance::instantiate(&self.pre, ctx, budget)
     }
 }
 
@@ -182,16 +200,30 @@ pub(crate) fn read_file(name: &str, path: &Path) -> Result<Vec<u8>, GuestLoadErr
     })
 }
 
+/// What compiling a guest needs: the runtime's engines and linkers, the compiled-code cache
+/// and the host's limits.
+#[derive(Clone, Copy)]
+pub(crate) struct Compiler<'a> {
+    pub(crate) runtime: &'a Runtime,
+    pub(crate) cache: &'a CompileCache,
+    pub(crate) config: &'a HostConfig,
+}
+
 /// Compiles and validates `bytes` as guest `name`. Does not register it. `wanted` is asked
 /// once a compilation slot is free: when it says no, the compilation does not start.
 pub(crate) async fn compile(
-    host: &Arc<HostInner>,
+    compiler: Compiler<'_>,
     name: &str,
     bytes: &[u8],
     label: Option<String>,
     options: GuestOptions,
     wanted: &(dyn Fn() -> bool + Sync),
 ) -> Result<Guest, GuestLoadError> {
+    let Compiler {
+        runtime,
+        cache,
+        config,
+    } = compiler;
     let fail = |reason: String| GuestLoadError {
         name: name.to_string(),
         reason,
@@ -199,16 +231,15 @@ pub(crate) async fn compile(
     validate_guest_name(name).map_err(&fail)?;
     let scan = check::scan(bytes).map_err(&fail)?;
     let placement =
-        layout::place(&scan, options.layout, options.max_memory, &host.config).map_err(&fail)?;
-    let (engine, linker) = host.engine_for(placement.layout);
+        layout::place(&scan, options.layout, options.max_memory, config).map_err(&fail)?;
+    let (engine, linker) = runtime.engine_for(placement.layout);
 
     let started = Instant::now();
     let digest: [u8; 32] = Sha256::digest(bytes).into();
-    let compiled = host.compiled.cell(digest, placement.layout);
+    let compiled = cache.cell(digest, placement.layout);
     let component = compiled
         .get_or_try_init(|| async {
-            let _permit = host
-                .compiled
+            let _permit = cache
                 .permits
                 .acquire()
                 .await
@@ -274,20 +305,29 @@ pub(crate) async fn compile(
 
     // One real instantiation, without running any guest export, to catch what only
     // instantiation can see (too many tables or instances for the pool, for example).
-    let mut store = Store::new(
-        engine,
-        SessionCtx::new(host, SessionId::generate(), Arc::from(name), placement),
+    let max_message_bytes =
+        usize::try_from(config.max_message_bytes.as_u64()).unwrap_or(usize::MAX);
+    let probe = SessionCtx::new(
+        &runtime.shared,
+        SessionId::generate(),
+        Arc::from(name),
+        placement,
+        max_message_bytes,
+        None,
     );
-    store.limiter(|ctx| &mut ctx.limits);
-    store.set_epoch_deadline(u64::MAX / 2);
-    let _ = store.set_fuel(host.config.fuel_budget());
-    pre.instance_pre().instantiate(&mut store).map_err(|e| {
+    let began = Instant::now();
+    let budget = Budget {
+        fuel: config.fuel_budget(),
+        started: began,
+        deadline: began + config.call_timeout,
+        timeout_ms: u64::try_from(config.call_timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    Instance::instantiate(&pre, probe, &budget).map_err(|e| {
         fail(format!(
             "it cannot be instantiated with this host's limits: {}",
-            root_cause(&e)
+            root_cause(&e.cause)
         ))
     })?;
-    drop(store);
 
     let hash = short_hash(&digest);
     tracing::info!(
@@ -308,6 +348,8 @@ pub(crate) async fn compile(
         _compiled: compiled,
         options,
         placement,
+        shared: Arc::clone(&runtime.shared),
+        max_message_bytes,
         size_bytes: bytes.len(),
         loaded_at: SystemTime::now(),
         imports,

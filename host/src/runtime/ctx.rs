@@ -1,40 +1,80 @@
-//! The data each session's wasmtime `Store` carries: [`SessionCtx`].
+//! The data each instance's wasmtime `Store` carries: [`SessionCtx`].
 //!
 //! A `Store<SessionCtx>` lives exactly as long as its one component instance, and is only ever
-//! touched by whoever holds the session's lock (see `session.rs`), so nothing here needs
-//! synchronisation. It holds what the host imports need (the session's ID, a weak link back
-//! to the session for `publish` and timers), the per-message bookkeeping (deadline, stop
-//! request, log budget) and the session's resource limits.
+//! touched by whoever holds its session's lock, so nothing here needs synchronisation. It
+//! holds what the host imports need of their own (the session's ID, the per-message
+//! bookkeeping: deadline, stop request, log budget), the resource limits, and a narrow
+//! [`GuestLink`] through which `publish` and timers reach the rest of the host. The store
+//! data never holds the host or the session itself: the runtime knows no session, and the
+//! session layer hands each instance the link it wants it to have.
 //!
 //! Density matters: a live session costs this struct plus wasmtime's own store. WASI state
 //! (a random generator, clocks, stdio streams, a resource table) is built only the first time
 //! the guest calls a WASI function; many small guests never do.
 
-use std::sync::{Arc, Weak};
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use wasmtime::{ResourceLimiter, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use crate::error::TrapKind;
-use crate::host::HostInner;
 use crate::id::SessionId;
 use crate::runtime::layout::Placement;
-use crate::runtime::offload::Offload;
+use crate::runtime::offload::{BlockingLimit, Offload};
 use crate::runtime::wasi::WasiState;
-use crate::session::state::Session;
-use crate::session::timers::SessionTimers;
 
-/// Store data of one session. See the module docs.
+/// What a guest's imports reach beyond its own store: its session's subscribers, its timers,
+/// and whether an operator asked the running message to stop. Implemented by the session
+/// layer, one link per instance; owned by the instance's store data.
+pub(crate) trait GuestLink: Send + 'static {
+    /// `publish`: hands the event (already within `max_message_bytes`) to the subscribers.
+    fn publish(&mut self, event: Vec<u8>);
+    /// `send-after`: delivers `message` to the session after `delay_ms`; the timer's ID, or
+    /// why not.
+    fn send_after(&mut self, message: Vec<u8>, delay_ms: u64) -> Result<u64, String>;
+    /// `cancel-timer`: false when the timer already fired, was cancelled, or is unknown.
+    fn cancel_timer(&mut self, id: u64) -> bool;
+    /// Whether the message running now must stop at the next epoch tick (a kill).
+    fn interrupted(&self) -> bool;
+    /// The link as its own type, for the layer that made it.
+    fn as_any(&self) -> &dyn Any;
+    /// The link as its own type, mutably.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// What every instance of a runtime shares: the bound on blocked messages and the count of
+/// instances alive.
+#[derive(Debug)]
+pub(crate) struct RuntimeShared {
+    /// Messages blocked in a WASI call now, within `max_blocked_messages`.
+    pub(crate) blocking: BlockingLimit,
+    /// Instances alive (each holds one pool slot until its store is dropped).
+    instances: AtomicUsize,
+}
+
+impl RuntimeShared {
+    pub(crate) fn new(max_blocked_messages: usize) -> Self {
+        Self {
+            blocking: BlockingLimit::new(max_blocked_messages),
+            instances: AtomicUsize::new(0),
+        }
+    }
+
+    /// Instances alive now.
+    pub(crate) fn instances(&self) -> usize {
+        self.instances.load(Ordering::Relaxed)
+    }
+}
+
+/// Store data of one instance. See the module docs.
 pub(crate) struct SessionCtx {
     /// The session's ID, as `host.session-id` reports it.
     pub(crate) id: SessionId,
     /// Name of the guest, for log lines.
     pub(crate) guest_name: Arc<str>,
-    /// Back to the session (for `publish` and timers). Weak: the session owns this store.
-    pub(crate) session: Weak<Session>,
-    /// Back to the host (for spawning timers). Weak for the same reason.
-    pub(crate) host: Weak<HostInner>,
     /// Memory and table limits; also tracks current memory size.
     pub(crate) limits: Limits,
     /// When the message being handled must be finished; checked at every epoch tick.
@@ -49,22 +89,20 @@ pub(crate) struct SessionCtx {
     pub(crate) logs_dropped: u32,
     /// Largest event `publish` accepts.
     pub(crate) max_message_bytes: usize,
-    /// Most timers this session may have pending.
-    pub(crate) max_timers: usize,
+    /// The session's link; `None` for an instance that serves no session (the probe a guest
+    /// load runs): its `publish` goes nowhere and its timers are refused.
+    pub(crate) link: Option<Box<dyn GuestLink>>,
+    /// Counts this instance; bounds blocked messages.
+    shared: Arc<RuntimeShared>,
     /// WASI state, built on first use.
     wasi: Option<Box<WasiState>>,
-    /// Pending timers, created on first `send-after`.
-    pub(crate) timers: Option<Box<SessionTimers>>,
 }
 
-/// A context counts its store (and so one pool slot) in [`HostInner::instances`] from its
-/// creation ([`SessionCtx::new`]) to its drop.
+/// A context counts its store (and so one pool slot) in [`RuntimeShared`] from its creation
+/// ([`SessionCtx::new`]) to its drop.
 impl Drop for SessionCtx {
     fn drop(&mut self) {
-        if let Some(host) = self.host.upgrade() {
-            host.instances
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.shared.instances.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -73,22 +111,21 @@ pub(crate) const LOG_LINES_PER_MESSAGE: u32 = 100;
 
 impl SessionCtx {
     /// A context for session `id` of guest `guest_name`, whose memories and tables may grow
-    /// as far as its `placement` allows (see `layout.rs`).
+    /// as far as its `placement` allows (see `layout.rs`), and whose events and timers go
+    /// through `link`.
     pub(crate) fn new(
-        host: &Arc<HostInner>,
+        shared: &Arc<RuntimeShared>,
         id: SessionId,
         guest_name: Arc<str>,
         placement: Placement,
+        max_message_bytes: usize,
+        link: Option<Box<dyn GuestLink>>,
     ) -> Self {
-        let config = &host.config;
         let memory = usize::try_from(placement.memory_limit).unwrap_or(usize::MAX);
-        host.instances
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared.instances.fetch_add(1, Ordering::Relaxed);
         Self {
             id,
             guest_name,
-            session: Weak::new(),
-            host: Arc::downgrade(host),
             limits: Limits {
                 memory_max: memory,
                 memory_bytes: 0,
@@ -100,11 +137,10 @@ impl SessionCtx {
             stop_requested: None,
             log_budget: LOG_LINES_PER_MESSAGE,
             logs_dropped: 0,
-            max_message_bytes: usize::try_from(config.max_message_bytes.as_u64())
-                .unwrap_or(usize::MAX),
-            max_timers: config.max_timers_per_session,
+            max_message_bytes,
+            link,
+            shared: Arc::clone(shared),
             wasi: None,
-            timers: None,
         }
     }
 
@@ -124,12 +160,7 @@ impl SessionCtx {
         mut store: StoreContextMut<'_, Self>,
     ) -> wasmtime::Result<UpdateDeadline> {
         let ctx = store.data_mut();
-        if Instant::now() >= ctx.deadline
-            || ctx
-                .session
-                .upgrade()
-                .is_some_and(|session| session.interrupt_requested())
-        {
+        if Instant::now() >= ctx.deadline || ctx.link.as_ref().is_some_and(|l| l.interrupted()) {
             return Ok(UpdateDeadline::Interrupt);
         }
         ctx.offload.on_tick();
@@ -148,7 +179,7 @@ impl SessionCtx {
             deadline: self.deadline,
             offload: &mut self.offload,
             exceeded: &mut self.limits.exceeded,
-            host: &self.host,
+            blocking: &self.shared.blocking,
         }
     }
 }
@@ -160,7 +191,8 @@ pub(crate) struct IoParts<'a> {
     pub(crate) offload: &'a mut Offload,
     /// Where to record the limit that stopped the message.
     pub(crate) exceeded: &'a mut Option<TrapKind>,
-    pub(crate) host: &'a Weak<HostInner>,
+    /// The runtime's bound on blocked messages.
+    pub(crate) blocking: &'a BlockingLimit,
 }
 
 impl WasiView for SessionCtx {
@@ -186,7 +218,7 @@ pub(crate) struct Limits {
     pub(crate) exceeded: Option<TrapKind>,
 }
 
-/// The error a limit trap carries; `exec.rs` recognises it.
+/// The error a limit trap carries; `instance.rs` recognises it.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} limit exceeded: {desired} requested, {max} allowed")]
 pub(crate) struct LimitExceeded {

@@ -58,8 +58,8 @@ impl host::Host for SessionCtx {
                 self.max_message_bytes
             ));
         }
-        if let Some(session) = self.session.upgrade() {
-            session.publish(event);
+        if let Some(link) = &mut self.link {
+            link.publish(event);
         }
         Ok(())
     }
@@ -72,14 +72,14 @@ impl host::Host for SessionCtx {
                 self.max_message_bytes
             ));
         }
-        let (max, host, session) = (self.max_timers, &self.host, &self.session);
-        self.timers
-            .get_or_insert_default()
-            .start(max, host, session, message, delay_ms)
+        match &mut self.link {
+            Some(link) => link.send_after(message, delay_ms),
+            None => Err("timers need a session".into()),
+        }
     }
 
     fn cancel_timer(&mut self, id: u64) -> bool {
-        self.timers.as_mut().is_some_and(|timers| timers.cancel(id))
+        self.link.as_mut().is_some_and(|link| link.cancel_timer(id))
     }
 
     fn stop(&mut self, reason: String) {

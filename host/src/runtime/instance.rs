@@ -1,12 +1,13 @@
-//! Running one guest export on a live instance, within the session's limits.
+//! One guest instance, and running one of its exports within a budget.
 //!
-//! [`Live`] is a session's running instance: its `Store` and the typed handle on the guest's
-//! exports. Every export call goes through [`Live::run`], which arms the limits first (fuel
-//! for this message, the epoch deadline, the per-message log budget), awaits the call, then
-//! reads back what the message cost. A failed call is turned into a [`Failure`] that says which
-//! error the caller gets and why the instance is finished: after a trap or an interruption a
-//! component instance cannot be entered again, so a failure always ends the instance (the
-//! session then ends or, by its guest's restart policy, starts again; see `supervisor.rs`).
+//! An [`Instance`] is a component instance with its `Store`: created by
+//! [`Instance::instantiate`] (the one place that sets a store up: limiter, epoch callback,
+//! budget for the start functions), driven by [`Instance::run`], which arms the limits for one
+//! message (fuel, the epoch deadline, the per-message log budget), runs the export on this
+//! thread, then reads back what the message cost. A failed call becomes a [`Failure`] that
+//! says which error the caller gets and why the instance is finished: after a trap or an
+//! interruption a component instance cannot be entered again, so a failure always ends the
+//! instance (what happens to its session is the session layer's business).
 
 use std::time::Instant;
 
@@ -14,132 +15,163 @@ use wasmtime::Store;
 
 use crate::error::{SessionError, TrapKind};
 use crate::reason::StopReason;
-use crate::runtime::bindings::SessionGuest;
+use crate::runtime::bindings::exports::sessionhost::session::session::Guest as Exports;
+use crate::runtime::bindings::{SessionGuest, SessionGuestPre};
 use crate::runtime::ctx::{LimitExceeded, SessionCtx};
-use crate::store::TimerRecord;
 
-/// A session's running instance. Owned by the session's slot and used under its lock.
-pub(crate) struct Live {
-    pub(crate) store: Store<SessionCtx>,
-    pub(crate) guest: SessionGuest,
-    /// What a restart needs (see `supervisor.rs`); `None` for sessions that need nothing.
-    pub(crate) recovery: Option<Box<crate::session::supervisor::Recovery>>,
-    /// An export trapped while the session was being terminated: the instance cannot be
-    /// entered again, so its `terminate` is skipped.
-    pub(crate) poisoned: bool,
+/// What one message may spend: fuel, and the time from `started` to `deadline`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    /// Fuel for this message.
+    pub(crate) fuel: u64,
+    /// When it started running (for the offload clock).
+    pub(crate) started: Instant,
+    /// When it must be finished.
+    pub(crate) deadline: Instant,
+    /// The timeout a caller is told about when the deadline passes, in milliseconds.
+    pub(crate) timeout_ms: u64,
 }
 
-/// Why an export call failed; the session must end.
+/// Why an export call failed; the instance is finished.
 #[derive(Debug)]
 pub(crate) struct Failure {
     /// What the caller of the failed message gets.
     pub(crate) error: SessionError,
-    /// Why the session ends.
+    /// Why the instance (and so, unless restarted, its session) ends.
     pub(crate) reason: StopReason,
 }
 
-impl Live {
-    /// The arguments `init` first ran with (kept for restarts); empty when none were kept.
-    pub(crate) fn init_args(&self) -> Vec<u8> {
-        self.recovery
-            .as_ref()
-            .map(|r| r.args.to_vec())
-            .unwrap_or_default()
-    }
+/// Why an instantiation failed: the failure as a message's would be classified (a trap or
+/// the deadline in the start functions), and the engine's own error (a pool that is full,
+/// for example), for the log and for a guest load's report.
+#[derive(Debug)]
+pub(crate) struct InstantiateError {
+    pub(crate) failure: Failure,
+    pub(crate) cause: wasmtime::Error,
+}
 
-    /// The pending `send-after` timers, as store records.
-    pub(crate) fn export_timers(&self) -> Vec<TimerRecord> {
-        self.store
-            .data()
-            .timers
-            .as_ref()
-            .map(|t| t.export())
-            .unwrap_or_default()
-    }
+/// What running an export came to: its result (or the failure) and the fuel it burned.
+#[derive(Debug)]
+pub(crate) struct Ran<T> {
+    pub(crate) result: Result<T, Failure>,
+    pub(crate) fuel_used: u64,
+}
 
-    /// Re-arms timers carried over from another instance of the same session (woken from
-    /// the store, or moved to a new guest version).
-    pub(crate) fn import_timers(&mut self, records: Vec<TimerRecord>) {
-        if records.is_empty() {
-            return;
+/// A guest instance and its store. Owned by its session's slot, used under its lock.
+pub(crate) struct Instance {
+    pub(crate) store: Store<SessionCtx>,
+    exports: SessionGuest,
+}
+
+impl Instance {
+    /// Instantiates `pre` in a new store holding `ctx`. The instantiation runs the
+    /// component's start functions within `budget`.
+    pub(crate) fn instantiate(
+        pre: &SessionGuestPre<SessionCtx>,
+        ctx: SessionCtx,
+        budget: &Budget,
+    ) -> Result<Self, InstantiateError> {
+        let mut store = Store::new(pre.instance_pre().engine(), ctx);
+        store.limiter(|ctx| &mut ctx.limits);
+        store.epoch_deadline_callback(SessionCtx::on_epoch);
+        arm(&mut store, budget);
+        match pre.instantiate(&mut store) {
+            Ok(exports) => Ok(Self { store, exports }),
+            Err(cause) => Err(InstantiateError {
+                failure: failure(&store, &cause, budget.timeout_ms),
+                cause,
+            }),
         }
-        let ctx = self.store.data_mut();
-        let (host, session) = (ctx.host.clone(), ctx.session.clone());
-        let timers = ctx.timers.get_or_insert_with(Box::default);
-        if let Err(reason) = timers.import(&host, &session, records) {
-            tracing::warn!(target: "sessionhost::session", session_id = %ctx.id, %reason, "carried-over timers were not re-armed");
-        }
     }
 
-    /// Arms the limits for one message, started at `started`, that must finish by `deadline`.
-    pub(crate) fn arm(
-        store: &mut Store<SessionCtx>,
-        fuel: u64,
-        started: Instant,
-        deadline: Instant,
-    ) {
-        store.data_mut().begin_message(started, deadline);
-        // Setting fuel only fails when fuel metering is off, and the engine always enables it.
-        let _ = store.set_fuel(fuel);
-        store.set_epoch_deadline(1);
+    /// Runs one export within `budget`: `call` gets the session exports and the store.
+    pub(crate) fn run<T>(
+        &mut self,
+        budget: &Budget,
+        call: impl FnOnce(&Exports, &mut Store<SessionCtx>) -> wasmtime::Result<T>,
+    ) -> Ran<T> {
+        arm(&mut self.store, budget);
+        let result = call(self.exports.sessionhost_session_session(), &mut self.store);
+        let fuel_used = disarm(&mut self.store, budget.fuel);
+        let result = result.map_err(|error| {
+            tracing::debug!(target: "sessionhost::session", error = ?error, "guest export failed");
+            failure(&self.store, &error, budget.timeout_ms)
+        });
+        Ran { result, fuel_used }
     }
 
-    /// Marks the end of a message: returns the fuel it burned.
-    pub(crate) fn disarm(store: &mut Store<SessionCtx>, fuel: u64) -> u64 {
-        let ctx = store.data_mut();
-        if ctx.logs_dropped > 0 {
-            tracing::warn!(
-                target: "sessionhost::guest",
-                session_id = %ctx.id,
-                guest = &*ctx.guest_name,
-                dropped = ctx.logs_dropped,
-                "guest log lines dropped: more than {} in one message",
-                crate::runtime::ctx::LOG_LINES_PER_MESSAGE
-            );
-        }
-        fuel.saturating_sub(store.get_fuel().unwrap_or(0))
+    /// The instance's store data.
+    pub(crate) fn ctx(&self) -> &SessionCtx {
+        self.store.data()
     }
 
-    /// Classifies an error returned by an export call.
-    pub(crate) fn failure(
-        store: &Store<SessionCtx>,
-        error: &wasmtime::Error,
-        timeout_ms: u64,
-    ) -> Failure {
-        let kind = classify(store.data().limits.exceeded, error);
-        let (message, reason) = match kind {
-            TrapKind::Interrupted => {
-                return Failure {
-                    error: SessionError::Timeout { ms: timeout_ms },
-                    reason: StopReason::Limit("timeout".into()),
-                };
-            }
-            TrapKind::OutOfFuel => (
-                "the message used up its fuel (fuel_per_call)".to_string(),
-                StopReason::Limit("out_of_fuel".into()),
-            ),
-            TrapKind::MemoryLimit => (
-                match error.downcast_ref::<LimitExceeded>() {
-                    Some(e) => e.to_string(),
-                    None => "memory limit exceeded".to_string(),
-                },
-                StopReason::Limit("memory_limit".into()),
-            ),
-            TrapKind::BlockingLimit => (
-                "the guest blocked in a WASI call while the host's max_blocked_messages \
-                 messages were already blocked"
-                    .to_string(),
-                StopReason::Limit("blocking_limit".into()),
-            ),
-            other => {
-                let text = describe(other).to_string();
-                (text.clone(), StopReason::Crashed(text))
-            }
-        };
-        Failure {
-            error: SessionError::GuestTrap { kind, message },
-            reason,
+    /// The instance's store data, mutably.
+    pub(crate) fn ctx_mut(&mut self) -> &mut SessionCtx {
+        self.store.data_mut()
+    }
+}
+
+/// Arms the limits for one message.
+fn arm(store: &mut Store<SessionCtx>, budget: &Budget) {
+    store
+        .data_mut()
+        .begin_message(budget.started, budget.deadline);
+    // Setting fuel only fails when fuel metering is off, and the engine always enables it.
+    let _ = store.set_fuel(budget.fuel);
+    store.set_epoch_deadline(1);
+}
+
+/// Marks the end of a message: returns the fuel it burned.
+fn disarm(store: &mut Store<SessionCtx>, fuel: u64) -> u64 {
+    let ctx = store.data_mut();
+    if ctx.logs_dropped > 0 {
+        tracing::warn!(
+            target: "sessionhost::guest",
+            session_id = %ctx.id,
+            guest = &*ctx.guest_name,
+            dropped = ctx.logs_dropped,
+            "guest log lines dropped: more than {} in one message",
+            crate::runtime::ctx::LOG_LINES_PER_MESSAGE
+        );
+    }
+    fuel.saturating_sub(store.get_fuel().unwrap_or(0))
+}
+
+/// Classifies an error returned by an export call (or an instantiation).
+fn failure(store: &Store<SessionCtx>, error: &wasmtime::Error, timeout_ms: u64) -> Failure {
+    let kind = classify(store.data().limits.exceeded, error);
+    let (message, reason) = match kind {
+        TrapKind::Interrupted => {
+            return Failure {
+                error: SessionError::Timeout { ms: timeout_ms },
+                reason: StopReason::Limit("timeout".into()),
+            };
         }
+        TrapKind::OutOfFuel => (
+            "the message used up its fuel (fuel_per_call)".to_string(),
+            StopReason::Limit("out_of_fuel".into()),
+        ),
+        TrapKind::MemoryLimit => (
+            match error.downcast_ref::<LimitExceeded>() {
+                Some(e) => e.to_string(),
+                None => "memory limit exceeded".to_string(),
+            },
+            StopReason::Limit("memory_limit".into()),
+        ),
+        TrapKind::BlockingLimit => (
+            "the guest blocked in a WASI call while the host's max_blocked_messages \
+             messages were already blocked"
+                .to_string(),
+            StopReason::Limit("blocking_limit".into()),
+        ),
+        other => {
+            let text = describe(other).to_string();
+            (text.clone(), StopReason::Crashed(text))
+        }
+    };
+    Failure {
+        error: SessionError::GuestTrap { kind, message },
+        reason,
     }
 }
 
@@ -188,54 +220,6 @@ fn describe(kind: TrapKind) -> &'static str {
         TrapKind::Other => "the guest trapped",
     }
 }
-
-/// Runs one export call on `live` (a message that started at `$started`), within its limits. Expands to `(result, fuel_used)`: the
-/// call's result or a [`Failure`], and the fuel the message burned either way.
-macro_rules! run_export {
-    ($live:expr, $fuel:expr, $started:expr, $deadline:expr, $timeout_ms:expr, |$e:ident, $s:ident| $call:expr) => {{
-        let live: &mut $crate::runtime::instance::Live = $live;
-        $crate::runtime::instance::Live::arm(&mut live.store, $fuel, $started, $deadline);
-        let result = {
-            let $e = live.guest.sessionhost_session_session();
-            let $s = &mut live.store;
-            $call
-        };
-        let fuel_used = $crate::runtime::instance::Live::disarm(&mut live.store, $fuel);
-        let result = result.map_err(|error| {
-            let failure = $crate::runtime::instance::Live::failure(&live.store, &error, $timeout_ms);
-            tracing::debug!(target: "sessionhost::session", error = ?error, "guest export failed");
-            failure
-        });
-        (result, fuel_used)
-    }};
-}
-pub(crate) use run_export;
-
-/// Runs an export the host calls on its own account — `snapshot`, `terminate`, the `init` or
-/// `restore` of a restart or an upgrade — within `call_timeout` and one message's fuel from
-/// now, and books what it burned on `$session` (see [`Session::book`]). Expands to the
-/// call's result or a [`Failure`].
-///
-/// [`Session::book`]: crate::session::state::Session::book
-macro_rules! run_host_export {
-    ($host:expr, $session:expr, $live:expr, |$e:ident, $s:ident| $call:expr) => {{
-        let host: &$crate::host::HostInner = $host;
-        let live: &mut $crate::runtime::instance::Live = $live;
-        let began = std::time::Instant::now();
-        let timeout = host.config.call_timeout;
-        let (result, fuel_used) = $crate::runtime::instance::run_export!(
-            live,
-            host.config.fuel_budget(),
-            began,
-            began + timeout,
-            $crate::session::state::millis(timeout),
-            |$e, $s| $call
-        );
-        $session.book(host, live, fuel_used);
-        result
-    }};
-}
-pub(crate) use run_host_export;
 
 #[cfg(test)]
 mod tests {

@@ -126,6 +126,11 @@ impl BlockingLimit {
         }
     }
 
+    /// The bound.
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
     /// Messages blocked now.
     pub(crate) fn in_use(&self) -> usize {
         self.in_use.load(Ordering::Acquire)
@@ -152,18 +157,13 @@ pub(crate) enum WaitError {
 }
 
 /// Drives a WASI operation to completion for a guest that runs synchronously; see the
-/// module docs. `limit` gives the host's [`BlockingLimit`] (`None` when the host is gone);
-/// it is asked only when the operation must wait.
-pub(crate) fn wait_blocking<F, L>(
+/// module docs. `limit` is the runtime's [`BlockingLimit`].
+pub(crate) fn wait_blocking<F: Future>(
     deadline: Instant,
     offload: &mut Offload,
-    limit: impl FnOnce() -> Option<L>,
+    limit: &BlockingLimit,
     future: F,
-) -> Result<F::Output, WaitError>
-where
-    F: Future,
-    L: std::ops::Deref<Target = BlockingLimit>,
-{
+) -> Result<F::Output, WaitError> {
     let mut future = std::pin::pin!(future);
     if let Poll::Ready(output) = future
         .as_mut()
@@ -174,11 +174,7 @@ where
     if Instant::now() >= deadline {
         return Err(WaitError::Deadline);
     }
-    let limit = limit();
-    let _place = match &limit {
-        Some(limit) => Some(limit.enter().ok_or(WaitError::Limit)?),
-        None => None,
-    };
+    let _place = limit.enter().ok_or(WaitError::Limit)?;
     if let Ok(runtime) = Handle::try_current()
         && runtime.runtime_flavor() == RuntimeFlavor::MultiThread
     {
@@ -245,12 +241,12 @@ mod tests {
         let limit = BlockingLimit::new(4);
         let mut offload = Offload::new();
         let deadline = Instant::now() + Duration::from_millis(30);
-        let slept = wait_blocking(deadline, &mut offload, || Some(&limit), async {
+        let slept = wait_blocking(deadline, &mut offload, &limit, async {
             tokio::time::sleep(Duration::from_millis(5)).await;
             7
         });
         assert_eq!(slept, Ok(7));
-        let late = wait_blocking(deadline, &mut offload, || Some(&limit), async {
+        let late = wait_blocking(deadline, &mut offload, &limit, async {
             tokio::time::sleep(Duration::from_secs(30)).await;
         });
         assert_eq!(late, Err(WaitError::Deadline));
@@ -262,11 +258,11 @@ mod tests {
         let mut offload = Offload::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         let ready = Instant::now() + Duration::from_millis(3);
-        let none = || None::<&BlockingLimit>;
+        let limit = BlockingLimit::new(1);
         let out = wait_blocking(
             deadline,
             &mut offload,
-            none,
+            &limit,
             std::future::poll_fn(|_| {
                 if Instant::now() >= ready {
                     Poll::Ready(1)

@@ -17,7 +17,6 @@
 //!   descriptor or a socket, and a session has neither: no directory is preopened and socket
 //!   creation is refused, so those paths are unreachable.
 
-use std::sync::Weak;
 use std::time::Instant;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -37,9 +36,8 @@ use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream, StreamError, StreamResult};
 
 use crate::error::TrapKind;
-use crate::host::HostInner;
 use crate::runtime::ctx::{LimitExceeded, SessionCtx};
-use crate::runtime::offload::{Offload, WaitError, wait_blocking};
+use crate::runtime::offload::{BlockingLimit, Offload, WaitError, wait_blocking};
 
 type T = SessionCtx;
 
@@ -88,13 +86,13 @@ impl HasData for Bounded {
 }
 
 /// The resource table, plus what waiting needs: the message's deadline, its offload state,
-/// where to say which limit stopped it, and the host (for its bound on blocked messages).
+/// where to say which limit stopped it, and the runtime's bound on blocked messages.
 pub(crate) struct BoundedIo<'a> {
     table: &'a mut ResourceTable,
     deadline: Instant,
     offload: &'a mut Offload,
     exceeded: &'a mut Option<TrapKind>,
-    host: &'a Weak<HostInner>,
+    blocking: &'a BlockingLimit,
 }
 
 /// The projection the linker uses for the two interfaces that may wait.
@@ -105,7 +103,7 @@ fn bounded_io(ctx: &mut SessionCtx) -> BoundedIo<'_> {
         deadline: parts.deadline,
         offload: parts.offload,
         exceeded: parts.exceeded,
-        host: parts.host,
+        blocking: parts.blocking,
     }
 }
 
@@ -114,14 +112,13 @@ impl BoundedIo<'_> {
     /// deadline traps like an epoch interruption; one refused by `max_blocked_messages`
     /// traps with [`TrapKind::BlockingLimit`].
     fn wait<R>(&mut self, op: impl AsyncFnOnce(&mut ResourceTable) -> R) -> wasmtime::Result<R> {
-        let host = self.host;
-        let limit = || host.upgrade().map(HostBlocking);
-        match wait_blocking(self.deadline, self.offload, limit, op(self.table)) {
+        let blocking = self.blocking;
+        match wait_blocking(self.deadline, self.offload, blocking, op(self.table)) {
             Ok(output) => Ok(output),
             Err(WaitError::Deadline) => Err(wasmtime::Trap::Interrupt.into()),
             Err(WaitError::Limit) => {
                 *self.exceeded = Some(TrapKind::BlockingLimit);
-                let max = host.upgrade().map_or(0, |h| h.config.max_blocked_messages);
+                let max = blocking.max();
                 Err(wasmtime::Error::new(LimitExceeded {
                     what: "blocked messages",
                     desired: max + 1,
@@ -129,16 +126,6 @@ impl BoundedIo<'_> {
                 }))
             }
         }
-    }
-}
-
-/// The host's bound on blocked messages, reached through the host.
-struct HostBlocking(std::sync::Arc<HostInner>);
-
-impl std::ops::Deref for HostBlocking {
-    type Target = crate::runtime::offload::BlockingLimit;
-    fn deref(&self) -> &Self::Target {
-        &self.0.blocking
     }
 }
 

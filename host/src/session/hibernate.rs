@@ -34,12 +34,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::MutexGuard;
 
 use crate::error::SessionError;
-use crate::host::{HostInner, StartExtras};
-use crate::runtime::instance::{Failure, Live};
+use crate::reason::StopReason;
+use crate::runtime::instance::Failure;
+use crate::session::env::SessionEnv;
+use crate::session::lifecycle::StartExtras;
+use crate::session::lifecycle::{RestoreFrom, StartOptions};
+use crate::session::live::Live;
 use crate::session::state::{Ending, Session, Slot, millis};
 use crate::session::timers::wall_ms;
 use crate::store::{SnapshotRecord, StoreError};
-use crate::{RestoreFrom, StartOptions, StopReason};
 
 /// Expired hibernated sessions woken at once to run their `terminate` (see
 /// [`HostInner::expire_stored`]): a burst of expiries never takes more than this many
@@ -63,20 +66,20 @@ enum Stored {
 }
 
 /// Takes the session's snapshot (its lock held) and puts its record in the store.
-fn store_locked(session: &Session, live: &mut Live, host: &HostInner) -> Stored {
-    let state = match session.snapshot_locked(host, live) {
+fn store_locked(session: &Session, live: &mut Live, env: &SessionEnv) -> Stored {
+    let state = match session.snapshot_locked(env, live) {
         Ok(Some(state)) => state,
         Ok(None) => return Stored::NoSnapshots,
         Err(failure) => return Stored::Failed(failure),
     };
-    let record = session.record_locked(host, live, state);
+    let record = session.record_locked(env, live, state);
     let id = session.id();
-    if let Some(writer) = &host.checkpoints {
+    if let Some(writer) = &env.checkpoints {
         // The hibernated record replaces the session's durable checkpoint; the removal is
         // handed over before the record is stored, so no older checkpoint can land after.
         writer.submit(&id, None, false);
     }
-    match blocking(|| host.store.put(&id, &record)) {
+    match blocking(|| env.store.put(&id, &record)) {
         Ok(()) => Stored::Saved(record),
         Err(error) => {
             tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "the session's snapshot was not stored");
@@ -91,10 +94,10 @@ fn store_locked(session: &Session, live: &mut Live, host: &HostInner) -> Stored 
 pub(crate) fn hibernate_locked(
     session: &Arc<Session>,
     slot: &mut MutexGuard<'_, Slot>,
-    host: &Arc<HostInner>,
+    env: &Arc<SessionEnv>,
     now: u64,
 ) -> Option<u64> {
-    let retry = now.saturating_add(millis(host.config.hibernate_after).max(1_000));
+    let retry = now.saturating_add(millis(env.config.hibernate_after).max(1_000));
     if session.has_subscribers() {
         return Some(retry);
     }
@@ -102,17 +105,17 @@ pub(crate) fn hibernate_locked(
         return None;
     };
     let began = Instant::now();
-    let record = match store_locked(session, live, host) {
+    let record = match store_locked(session, live, env) {
         Stored::Saved(record) => record,
         Stored::NoSnapshots => {
             session.set_no_snapshots();
-            return session.next_deadline_ms(host);
+            return session.next_deadline_ms(env);
         }
         Stored::Refused => return Some(retry),
         Stored::Failed(failure) => {
-            session.fail_locked(slot, host, failure);
+            session.fail_locked(slot, env, failure);
             return matches!(&**slot, Slot::Live(_))
-                .then(|| session.next_deadline_ms(host))
+                .then(|| session.next_deadline_ms(env))
                 .flatten();
         }
     };
@@ -120,24 +123,24 @@ pub(crate) fn hibernate_locked(
     if !session.mark_retired(true) {
         // A message arrived meanwhile: stay live, forget the record — which, for a session
         // with durable checkpoints, becomes its checkpoint again.
-        if let Some(writer) = &host.checkpoints
+        if let Some(writer) = &env.checkpoints
             && session.guest.options.checkpoint_every > 0
         {
             session.mark_checkpointed();
             writer.submit(&id, Some(record), false);
         }
-        let _ = blocking(|| host.store.remove(&id));
+        let _ = blocking(|| env.store.remove(&id));
         return Some(now.saturating_add(1_000));
     }
-    session.retire_hibernated(slot, host);
+    session.retire_hibernated(slot, env);
     // A touch that raced the retirement saw the object still live and only updated it:
     // carry its activity over to the record.
-    let active = host.wall_ms_of(session.active_since_retired());
+    let active = env.wall_ms_of(session.active_since_retired());
     if active > record.last_active_ms {
-        let _ = blocking(|| host.store.touch(&id, active));
+        let _ = blocking(|| env.store.touch(&id, active));
     }
-    if let Some(deadline) = host.hibernated_deadline_ms(&record) {
-        host.reaper.watch_hibernated(host, &id, deadline);
+    if let Some(deadline) = env.hibernated_deadline_ms(&record) {
+        env.reaper.watch_hibernated(env, &id, deadline);
     }
     tracing::debug!(
         target: "sessionhost::session",
@@ -152,17 +155,17 @@ pub(crate) fn hibernate_locked(
 }
 
 /// Hibernates `session` now (after its queued casts); whether it did.
-pub(crate) async fn hibernate_now(session: &Arc<Session>, host: &Arc<HostInner>) -> bool {
+pub(crate) async fn hibernate_now(session: &Arc<Session>, env: &Arc<SessionEnv>) -> bool {
     if !session.guest.options.hibernate {
         return false;
     }
     let mut slot = session.slot.lock().await;
-    session.prepare_locked(&mut slot, host);
+    session.prepare_locked(&mut slot, env);
     if !session.is_live() || !matches!(&*slot, Slot::Live(_)) {
         return false;
     }
-    let now = host.clock.now_ms();
-    match hibernate_locked(session, &mut slot, host, now) {
+    let now = env.clock.now_ms();
+    match hibernate_locked(session, &mut slot, env, now) {
         None => session.was_retired(),
         // Still live; its reaper entry is untouched and keeps watching it.
         Some(_) => false,
@@ -172,28 +175,28 @@ pub(crate) async fn hibernate_now(session: &Arc<Session>, host: &Arc<HostInner>)
 /// At shutdown with a durable store: stores the session's snapshot (so it comes back after
 /// a restart), then ends it with reason `shutdown` (its `terminate` runs). Returns whether a
 /// snapshot was stored.
-pub(crate) async fn save_and_end(session: &Arc<Session>, host: &Arc<HostInner>) -> bool {
+pub(crate) async fn save_and_end(session: &Arc<Session>, env: &Arc<SessionEnv>) -> bool {
     let mut slot = session.slot.lock().await;
-    session.prepare_locked(&mut slot, host);
+    session.prepare_locked(&mut slot, env);
     if !session.is_live() {
         return false; // being terminated: that ending stands
     }
     let Slot::Live(live) = &mut *slot else {
         return false;
     };
-    let saved = match store_locked(session, live, host) {
+    let saved = match store_locked(session, live, env) {
         Stored::Saved(_) => true,
         Stored::NoSnapshots | Stored::Refused => false,
         Stored::Failed(failure) => {
-            session.fail_locked(&mut slot, host, failure);
+            session.fail_locked(&mut slot, env, failure);
             return false;
         }
     };
-    session.end_locked(&mut slot, host, StopReason::Shutdown);
+    session.end_locked(&mut slot, env, StopReason::Shutdown);
     saved
 }
 
-impl HostInner {
+impl SessionEnv {
     /// The session with this ID: live, or woken from the store.
     pub(crate) async fn resolve(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionError> {
         if let Some(session) = self.registry.get_live(id) {
@@ -232,8 +235,8 @@ impl HostInner {
             .hibernated_expiry_ms(record.last_active_ms)
             .is_some_and(|deadline| deadline <= self.clock.now_ms());
         if expired {
-            let (host, id) = (Arc::clone(self), id.to_string());
-            tokio::spawn(async move { host.expire_stored(&id).await });
+            let (env, id) = (Arc::clone(self), id.to_string());
+            tokio::spawn(async move { env.expire_stored(&id).await });
         }
         expired
     }
@@ -324,7 +327,7 @@ impl HostInner {
         };
         // The woken session's last activity is now: waking is activity (a message, a touch
         // or a due timer is about to arrive).
-        match crate::host::start_session(self, options, extras).await {
+        match crate::session::lifecycle::start_session(self, options, extras).await {
             Ok(session) => {
                 self.counters.woken.add(1);
                 tracing::debug!(
@@ -412,9 +415,9 @@ impl HostInner {
         match self.hibernated_deadline_ms(&record) {
             Some(deadline) if deadline <= now => {
                 // A timer is due: wake the session; its timers are re-armed and fire.
-                let (host, id) = (Arc::clone(self), id.to_string());
+                let (env, id) = (Arc::clone(self), id.to_string());
                 tokio::spawn(async move {
-                    if let Err(error) = host.resolve(&id).await {
+                    if let Err(error) = env.resolve(&id).await {
                         tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "could not wake a session for its timer");
                     }
                 });

@@ -5,7 +5,10 @@
 //! Rule: nothing here imports the host facade or `http/`.
 
 pub(crate) mod checkpoint;
+pub(crate) mod env;
 pub(crate) mod hibernate;
+pub(crate) mod lifecycle;
+pub(crate) mod live;
 pub(crate) mod reaper;
 pub(crate) mod registry;
 pub(crate) mod state;

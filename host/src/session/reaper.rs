@@ -25,7 +25,7 @@ use std::sync::{Arc, Weak};
 
 use tokio::time::Instant;
 
-use crate::host::HostInner;
+use crate::session::env::SessionEnv;
 use crate::session::state::Session;
 use crate::time::deadlines::{DeadlineQueue, Key};
 
@@ -52,22 +52,22 @@ impl Reaper {
 
     /// Watches `session` until `deadline_ms` (host clock). Needs the host's runtime the first
     /// time (the task is spawned then); without one, expiry is off and a warning says so.
-    pub(crate) fn watch(&self, host: &Arc<HostInner>, session: &Arc<Session>, deadline_ms: u64) {
-        if self.start(host) {
-            enter(&self.queue, host, session, deadline_ms);
+    pub(crate) fn watch(&self, env: &Arc<SessionEnv>, session: &Arc<Session>, deadline_ms: u64) {
+        if self.start(env) {
+            enter(&self.queue, env, session, deadline_ms);
         }
     }
 
     /// Watches a hibernated session until `deadline_ms` (its idle TTL or its first timer).
-    pub(crate) fn watch_hibernated(&self, host: &Arc<HostInner>, id: &str, deadline_ms: u64) {
-        if self.start(host) {
-            let due = host.clock.instant_at(deadline_ms);
+    pub(crate) fn watch_hibernated(&self, env: &Arc<SessionEnv>, id: &str, deadline_ms: u64) {
+        if self.start(env) {
+            let due = env.clock.instant_at(deadline_ms);
             self.queue.insert(due, Watched::Hibernated(id.into()));
         }
     }
 
-    fn start(&self, host: &Arc<HostInner>) -> bool {
-        let started = self.queue.start(&Arc::downgrade(host), fire);
+    fn start(&self, env: &Arc<SessionEnv>) -> bool {
+        let started = self.queue.start(&Arc::downgrade(env), fire);
         if !started {
             tracing::warn!(
                 target: "sessionhost::session",
@@ -79,10 +79,10 @@ impl Reaper {
 
     /// Drops an ended session's entry, so its memory is freed now rather than at its
     /// deadline (a host with many short sessions and a long TTL would otherwise hold them).
-    pub(crate) fn forget(&self, host: &HostInner, session: &Session) {
+    pub(crate) fn forget(&self, env: &SessionEnv, session: &Session) {
         let (deadline_ms, sequence) = session.reaper_key();
         self.queue
-            .remove(&(host.clock.instant_at(deadline_ms), sequence));
+            .remove(&(env.clock.instant_at(deadline_ms), sequence));
     }
 }
 
@@ -96,11 +96,11 @@ impl Drop for Reaper {
 /// lock, so a concurrent [`Reaper::forget`] finds it).
 fn enter(
     queue: &DeadlineQueue<Watched>,
-    host: &HostInner,
+    env: &SessionEnv,
     session: &Arc<Session>,
     deadline_ms: u64,
 ) -> Key {
-    queue.insert_with(host.clock.instant_at(deadline_ms), |(_, sequence)| {
+    queue.insert_with(env.clock.instant_at(deadline_ms), |(_, sequence)| {
         session.set_reaper_key((deadline_ms, sequence));
         Watched::Live(Arc::downgrade(session))
     })
@@ -110,36 +110,36 @@ fn enter(
 /// deadline has come to a task of its own (so a busy session never holds up the sweep).
 fn fire(
     queue: &Arc<DeadlineQueue<Watched>>,
-    host: &Arc<HostInner>,
+    env: &Arc<SessionEnv>,
     watched: Watched,
     now: Instant,
 ) {
     let session = match watched {
         Watched::Live(session) => session.upgrade(),
         Watched::Hibernated(id) => {
-            let host = Arc::clone(host);
+            let env = Arc::clone(env);
             // The store may block (a durable one writes to disk).
-            tokio::task::spawn_blocking(move || host.expire_hibernated(&id));
+            tokio::task::spawn_blocking(move || env.expire_hibernated(&id));
             None
         }
     };
     let Some(session) = session.filter(|s| s.is_live()) else {
         return;
     };
-    let now = host.clock.ms_at(now);
-    match session.next_deadline_ms(host) {
+    let now = env.clock.ms_at(now);
+    match session.next_deadline_ms(env) {
         Some(deadline) if deadline > now => {
-            let key = enter(queue, host, &session, deadline);
+            let key = enter(queue, env, &session, deadline);
             if !session.is_live() {
                 // It ended while being re-entered: do not keep it.
                 queue.remove(&key);
             }
         }
         Some(_) => {
-            let host = Arc::clone(host);
+            let env = Arc::clone(env);
             tokio::spawn(async move {
-                if let Some(later) = session.on_deadline(&host).await {
-                    host.reaper.watch(&host, &session, later);
+                if let Some(later) = session.on_deadline(&env).await {
+                    env.reaper.watch(&env, &session, later);
                 }
             });
         }

@@ -46,11 +46,14 @@ use tokio::sync::MutexGuard;
 
 use crate::events::{self, SessionEvent, SessionEvents};
 use crate::guest::Guest;
-use crate::host::HostInner;
 use crate::id::SessionId;
 use crate::reason::StopReason;
-use crate::runtime::instance::{Failure, Live, run_export, run_host_export};
+use crate::runtime::bindings::exports::sessionhost::session::session::Guest as Exports;
+use crate::runtime::ctx::SessionCtx;
+use crate::runtime::instance::{Budget, Failure};
 use crate::session::checkpoint::CommitAck;
+use crate::session::env::SessionEnv;
+use crate::session::live::Live;
 use crate::session::supervisor::{self, Restarted};
 use crate::{HostConfig, SessionError, SessionInfo, SessionStatus};
 
@@ -151,13 +154,13 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(host: &HostInner, id: SessionId, guest: Arc<Guest>) -> Self {
+    pub(crate) fn new(env: &SessionEnv, id: SessionId, guest: Arc<Guest>) -> Self {
         Self {
             id: parking_lot::RwLock::new(id),
             guest,
             created: SystemTime::now(),
-            created_ms: host.clock.now_ms(),
-            last_active_ms: AtomicU64::new(host.clock.now_ms()),
+            created_ms: env.clock.now_ms(),
+            last_active_ms: AtomicU64::new(env.clock.now_ms()),
             no_snapshots: AtomicBool::new(false),
             upgrade_error: parking_lot::Mutex::new(None),
             reaper_deadline: AtomicU64::new(u64::MAX),
@@ -188,7 +191,7 @@ impl Session {
     /// under the old one, so the actor and its state stay and the old ID stops working.
     pub(crate) async fn rotate_id(
         self: &Arc<Self>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
     ) -> Result<SessionId, SessionError> {
         let mut slot = self.slot.lock().await;
         if !self.is_live() {
@@ -199,14 +202,14 @@ impl Session {
         };
         let new = loop {
             let candidate = SessionId::generate();
-            if host.registry.insert_as(candidate.clone(), Arc::clone(self)) {
+            if env.registry.insert_as(candidate.clone(), Arc::clone(self)) {
                 break candidate;
             }
         };
         let old = std::mem::replace(&mut *self.id.write(), new.clone());
-        host.registry.remove_if_same(&old, self);
-        live.store.data_mut().id = new.clone();
-        if let Some(writer) = &host.checkpoints
+        env.registry.remove_if_same(&old, self);
+        live.instance.ctx_mut().id = new.clone();
+        if let Some(writer) = &env.checkpoints
             && self.checkpointed.load(Ordering::Acquire)
         {
             // The durable checkpoint moves to the new ID; the old one must not come back.
@@ -214,7 +217,7 @@ impl Session {
                 .recovery
                 .as_ref()
                 .and_then(|r| r.checkpoint.as_deref())
-                .map(|state| self.record_locked(host, live, state.to_vec()));
+                .map(|state| self.record_locked(env, live, state.to_vec()));
             writer.submit(&old, None, false);
             if checkpoint.is_some() {
                 writer.submit(&new, checkpoint, false);
@@ -234,18 +237,18 @@ impl Session {
     }
 
     /// Records activity now (calls, casts and touches all count).
-    pub(crate) fn touch(&self, host: &HostInner) {
+    pub(crate) fn touch(&self, env: &SessionEnv) {
         self.last_active_ms
-            .store(host.clock.now_ms(), Ordering::Relaxed);
+            .store(env.clock.now_ms(), Ordering::Relaxed);
     }
 
     /// A touch from outside the session's lock ([`crate::Host::touch`]): records activity
     /// now; false when the object was retired, so the touch must go to its successor (the
     /// stored record or the woken session). Paired with [`Self::active_since_retired`] after
     /// `mark_retired`: of a touch and a hibernation that race, at least one sees the other.
-    pub(crate) fn touch_unless_retired(&self, host: &HostInner) -> bool {
+    pub(crate) fn touch_unless_retired(&self, env: &SessionEnv) -> bool {
         self.last_active_ms
-            .store(host.clock.now_ms(), Ordering::SeqCst);
+            .store(env.clock.now_ms(), Ordering::SeqCst);
         self.state.load(Ordering::SeqCst) != STATE_RETIRED
     }
 
@@ -281,10 +284,10 @@ impl Session {
     }
 
     /// The reaper's next deadline for this session: expiry or hibernation, the sooner.
-    pub(crate) fn next_deadline_ms(&self, host: &HostInner) -> Option<u64> {
+    pub(crate) fn next_deadline_ms(&self, env: &SessionEnv) -> Option<u64> {
         match (
-            self.expires_at_ms(&host.config),
-            self.hibernates_at_ms(&host.config),
+            self.expires_at_ms(&env.config),
+            self.hibernates_at_ms(&env.config),
         ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -340,12 +343,12 @@ impl Session {
     pub(crate) fn retire_hibernated(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
-        host: &HostInner,
+        env: &SessionEnv,
     ) {
         **slot = Slot::Ended;
-        host.registry.remove_if_same(&self.id(), self);
-        host.reaper.forget(host, self);
-        host.release_hibernated();
+        env.registry.remove_if_same(&self.id(), self);
+        env.reaper.forget(env, self);
+        env.release_hibernated();
     }
 
     /// When this session expires (host clock milliseconds): `session_ttl` after its last
@@ -368,31 +371,28 @@ impl Session {
     /// At a reaper deadline, under the lock and after queued casts: ends the session if it
     /// has expired, hibernates it if it is due. Returns the next deadline when it lives on
     /// (the reaper watches again until then).
-    pub(crate) async fn on_deadline(self: &Arc<Self>, host: &Arc<HostInner>) -> Option<u64> {
+    pub(crate) async fn on_deadline(self: &Arc<Self>, env: &Arc<SessionEnv>) -> Option<u64> {
         let mut slot = self.slot.lock().await;
-        self.prepare_locked(&mut slot, host);
+        self.prepare_locked(&mut slot, env);
         if !self.is_live() || !matches!(&*slot, Slot::Live(_)) {
             return None;
         }
-        let now = host.clock.now_ms();
-        let expired = self.expires_at_ms(&host.config).is_some_and(|d| d <= now);
+        let now = env.clock.now_ms();
+        let expired = self.expires_at_ms(&env.config).is_some_and(|d| d <= now);
         if !expired {
-            if self
-                .hibernates_at_ms(&host.config)
-                .is_some_and(|d| d <= now)
-            {
-                return crate::session::hibernate::hibernate_locked(self, &mut slot, host, now);
+            if self.hibernates_at_ms(&env.config).is_some_and(|d| d <= now) {
+                return crate::session::hibernate::hibernate_locked(self, &mut slot, env, now);
             }
-            return self.next_deadline_ms(host);
+            return self.next_deadline_ms(env);
         }
         let idle_ms = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
-        let reason = match host.config.session_max_lifetime {
+        let reason = match env.config.session_max_lifetime {
             Some(max) if now.saturating_sub(self.created_ms) >= millis(max) => {
                 StopReason::Killed("session_max_lifetime reached".into())
             }
             _ => StopReason::IdleTimeout,
         };
-        host.counters.expired.add(1);
+        env.counters.expired.add(1);
         tracing::info!(
             target: "sessionhost::session",
             event = "session.cleanup",
@@ -402,7 +402,7 @@ impl Session {
             reason = %reason,
             "session expired"
         );
-        self.end_locked(&mut slot, host, reason);
+        self.end_locked(&mut slot, env, reason);
         None
     }
 
@@ -411,56 +411,56 @@ impl Session {
     /// queued message whose guard was forgotten, by [`Self::release`].
     fn admit<'a>(
         &'a self,
-        host: &'a HostInner,
+        env: &'a SessionEnv,
         bytes: usize,
     ) -> Result<PendingGuard<'a>, SessionError> {
-        let capacity = host.config.mailbox;
+        let capacity = env.config.mailbox;
         if self.pending.fetch_add(1, Ordering::AcqRel) >= capacity {
             self.pending.fetch_sub(1, Ordering::AcqRel);
-            host.counters.mailbox_full.add(1);
+            env.counters.mailbox_full.add(1);
             return Err(SessionError::MailboxFull { capacity });
         }
         let refuse = |pending: usize, max: usize, scope: &'static str| {
-            host.counters.mailbox_full.add(1);
+            env.counters.mailbox_full.add(1);
             Err(SessionError::MailboxBytesFull {
                 pending,
                 max,
                 scope,
             })
         };
-        let (session_max, host_max) = host.mailbox_bytes_bounds();
+        let (session_max, host_max) = env.mailbox_bytes_bounds();
         let before = self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
         if before + bytes > session_max {
             self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.pending.fetch_sub(1, Ordering::AcqRel);
             return refuse(before, session_max, "session");
         }
-        let host_before = host.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
+        let host_before = env.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
         if host_before + bytes > host_max {
-            host.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            env.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.pending.fetch_sub(1, Ordering::AcqRel);
             return refuse(host_before, host_max, "host");
         }
         Ok(PendingGuard {
             session: self,
-            host,
+            env,
             bytes,
         })
     }
 
     /// Gives back the mailbox place and bytes of a message taken out of the queue.
-    fn release(&self, host: &HostInner, bytes: usize) {
+    fn release(&self, env: &SessionEnv, bytes: usize) {
         self.pending.fetch_sub(1, Ordering::AcqRel);
         self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
-        host.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        env.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 
     /// Handles a call: waits for the lock (within `timeout`), delivers earlier casts, runs
     /// `handle-call`.
     pub(crate) async fn call(
         self: &Arc<Self>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
         request: &[u8],
         timeout: Duration,
     ) -> Result<Vec<u8>, SessionError> {
@@ -472,7 +472,7 @@ impl Session {
         let mut slot = match self.slot.try_lock() {
             Ok(slot) => slot,
             Err(_) => {
-                let _waiting = self.admit(host, request.len())?;
+                let _waiting = self.admit(env, request.len())?;
                 let slot = tokio::time::timeout_at(deadline.into(), self.slot.lock())
                     .await
                     .map_err(|_| SessionError::Timeout { ms: timeout_ms })?;
@@ -480,7 +480,7 @@ impl Session {
                 slot
             }
         };
-        self.prepare_locked(&mut slot, host);
+        self.prepare_locked(&mut slot, env);
         if !self.is_live() {
             // Ended, or being terminated: the ending jumped the mailbox.
             return Err(SessionError::SessionNotFound);
@@ -488,15 +488,20 @@ impl Session {
         let Slot::Live(live) = &mut *slot else {
             return Err(SessionError::SessionNotFound);
         };
-        let fuel = host.config.fuel_budget();
-        let (outcome, fuel_used) =
-            run_export!(live, fuel, started, deadline, timeout_ms, |e, s| e
-                .call_handle_call(s, request));
-        self.account(host, live, fuel_used);
+        let budget = Budget {
+            fuel: env.config.fuel_budget(),
+            started,
+            deadline,
+            timeout_ms,
+        };
+        let ran = live
+            .instance
+            .run(&budget, |e, s| e.call_handle_call(s, request));
+        self.account(env, live, ran.fuel_used);
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let result = match outcome {
+        let result = match ran.result {
             Ok(Ok(reply)) => {
-                let max = host.max_message_bytes();
+                let max = env.max_message_bytes();
                 if reply.len() > max {
                     Err(SessionError::MessageTooLarge {
                         size: reply.len(),
@@ -509,18 +514,18 @@ impl Session {
             Ok(Err(message)) => Err(SessionError::GuestError(message)),
             Err(failure) => {
                 let error = self.failure_error(&failure);
-                self.fail_locked(&mut slot, host, failure);
+                self.fail_locked(&mut slot, env, failure);
                 return Err(error);
             }
         };
-        let checkpointed = self.after_message_locked(&mut slot, host);
+        let checkpointed = self.after_message_locked(&mut slot, env);
         drop(slot);
-        self.schedule_drain_if_needed(host);
+        self.schedule_drain_if_needed(env);
         // Under `sync` checkpoint durability the reply waits until the checkpoint taken
         // after this message is on disk (the session's lock is already free).
         if let Ok(Some(ack)) = checkpointed {
             if !ack.await.unwrap_or(false) {
-                host.counters.checkpoint_writes_failed.add(1);
+                env.counters.checkpoint_writes_failed.add(1);
             }
             return result;
         }
@@ -531,12 +536,12 @@ impl Session {
     /// it. Gives the mail back when it cannot be queued.
     pub(crate) fn enqueue(
         self: &Arc<Self>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
         mail: Mail,
     ) -> Result<(), (Mail, SessionError)> {
         let bytes = mail.bytes();
         let mut mail = Some(mail);
-        match self.enqueue_with(host, bytes, || mail.take().expect("made once")) {
+        match self.enqueue_with(env, bytes, || mail.take().expect("made once")) {
             Ok(()) => Ok(()),
             Err(e) => Err((mail.expect("not queued"), e)),
         }
@@ -545,23 +550,23 @@ impl Session {
     /// Queues a cast of `message`, copied only once it has a place in the mailbox.
     pub(crate) fn enqueue_cast(
         self: &Arc<Self>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
         message: &[u8],
     ) -> Result<(), SessionError> {
-        self.enqueue_with(host, message.len(), || Mail::Cast(message.to_vec()))
+        self.enqueue_with(env, message.len(), || Mail::Cast(message.to_vec()))
     }
 
     /// Queues the mail `make` builds (`bytes` long) once it has a place in the mailbox.
     fn enqueue_with(
         self: &Arc<Self>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
         bytes: usize,
         make: impl FnOnce() -> Mail,
     ) -> Result<(), SessionError> {
         if !self.is_live() {
             return Err(SessionError::SessionNotFound);
         }
-        let admitted = self.admit(host, bytes)?;
+        let admitted = self.admit(env, bytes)?;
         let mail = make();
         {
             // The state is checked again under the queue lock: hibernation changes it under
@@ -576,27 +581,27 @@ impl Session {
         }
         // The place is now held by the queued message; whoever takes it out releases it.
         std::mem::forget(admitted);
-        self.schedule_drain(host);
+        self.schedule_drain(env);
         Ok(())
     }
 
-    fn schedule_drain_if_needed(self: &Arc<Self>, host: &Arc<HostInner>) {
+    fn schedule_drain_if_needed(self: &Arc<Self>, env: &Arc<SessionEnv>) {
         if self.queued.load(Ordering::Acquire) > 0 {
-            self.schedule_drain(host);
+            self.schedule_drain(env);
         }
     }
 
     /// Spawns the drainer unless one is already scheduled.
-    fn schedule_drain(self: &Arc<Self>, host: &Arc<HostInner>) {
+    fn schedule_drain(self: &Arc<Self>, env: &Arc<SessionEnv>) {
         if self.drain_scheduled.swap(true, Ordering::SeqCst) {
             return;
         }
-        let (session, host) = (Arc::clone(self), Arc::clone(host));
+        let (session, env) = (Arc::clone(self), Arc::clone(env));
         tokio::spawn(async move {
             loop {
                 {
                     let mut slot = session.slot.lock().await;
-                    session.prepare_locked(&mut slot, &host);
+                    session.prepare_locked(&mut slot, &env);
                 }
                 session.drain_scheduled.store(false, Ordering::SeqCst);
                 if !session.is_live() {
@@ -618,7 +623,7 @@ impl Session {
     pub(crate) fn prepare_locked(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
     ) {
         // Being terminated (or gone): the queue stays as it is, and the ending discards
         // and counts it.
@@ -627,7 +632,7 @@ impl Session {
                 return;
             };
             self.queued.fetch_sub(1, Ordering::AcqRel);
-            self.release(host, mail.bytes());
+            self.release(env, mail.bytes());
             let Slot::Live(live) = &mut **slot else {
                 // Queued in the instant the session ended: nothing can handle it any more.
                 tracing::debug!(
@@ -640,26 +645,22 @@ impl Session {
             let message = match mail {
                 Mail::Cast(message) => message,
                 Mail::Timer { id, message } => {
-                    let ctx = live.store.data_mut();
-                    if !ctx.timers.as_mut().is_some_and(|t| t.take_fired(id)) {
+                    if !live.take_fired(id) {
                         continue; // cancelled after it fired
                     }
                     message
                 }
             };
-            let fuel = host.config.fuel_budget();
-            let timeout = host.config.call_timeout;
-            let started = Instant::now();
-            let deadline = started + timeout;
-            let (outcome, fuel_used) =
-                run_export!(live, fuel, started, deadline, millis(timeout), |e, s| e
-                    .call_handle_cast(s, &message));
-            self.account(host, live, fuel_used);
+            let budget = env.budget(Instant::now(), env.config.call_timeout);
+            let ran = live
+                .instance
+                .run(&budget, |e, s| e.call_handle_cast(s, &message));
+            self.account(env, live, ran.fuel_used);
             self.casts.fetch_add(1, Ordering::Relaxed);
-            match outcome {
+            match ran.result {
                 Ok(()) => {
                     // A failed checkpoint is logged and counted there; a cast has no caller.
-                    let _ = self.after_message_locked(slot, host);
+                    let _ = self.after_message_locked(slot, env);
                 }
                 Err(failure) => {
                     tracing::warn!(
@@ -670,7 +671,7 @@ impl Session {
                         outcome = failure.error.kind(),
                         "cast failed: {}", failure.error
                     );
-                    self.fail_locked(slot, host, failure);
+                    self.fail_locked(slot, env, failure);
                 }
             }
         }
@@ -683,16 +684,16 @@ impl Session {
     fn after_message_locked(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
     ) -> Result<Option<CommitAck>, SessionError> {
-        self.touch(host);
+        self.touch(env);
         let Slot::Live(live) = &mut **slot else {
             return Ok(None);
         };
-        let ack = match supervisor::after_message(host, self, live) {
+        let ack = match supervisor::after_message(env, self, live) {
             Ok(ack) => ack,
             Err(failure) => {
-                host.counters.checkpoints_failed.add(1);
+                env.counters.checkpoints_failed.add(1);
                 let error = match &failure.error {
                     SessionError::GuestTrap { kind, message } => SessionError::GuestTrap {
                         kind: *kind,
@@ -710,51 +711,66 @@ impl Session {
                     error = %failure.error,
                     "checkpoint failed"
                 );
-                self.fail_locked(slot, host, failure);
+                self.fail_locked(slot, env, failure);
                 return Err(error);
             }
         };
         if let Slot::Live(live) = &mut **slot
-            && let Some(reason) = live.store.data_mut().stop_requested.take()
+            && let Some(reason) = live.take_stop_request()
             && self.is_live()
         {
-            self.restart_or_end_locked(slot, host, StopReason::Requested(reason));
+            self.restart_or_end_locked(slot, env, StopReason::Requested(reason));
         }
         Ok(ack)
     }
 
     /// Books what an export cost: its fuel (session and host totals) and the instance's
     /// memory now.
-    pub(crate) fn book(&self, host: &HostInner, live: &Live, fuel_used: u64) {
-        self.add_fuel(host, fuel_used);
-        let memory = live.store.data().limits.memory_bytes;
+    pub(crate) fn book(&self, env: &SessionEnv, live: &Live, fuel_used: u64) {
+        self.add_fuel(env, fuel_used);
+        let memory = live.memory_bytes();
         self.memory_bytes.store(memory, Ordering::Relaxed);
     }
 
     /// Books a message: [`book`](Self::book), and one more message run.
-    fn account(&self, host: &HostInner, live: &Live, fuel_used: u64) {
-        self.book(host, live, fuel_used);
-        host.counters.messages.add(1);
+    fn account(&self, env: &SessionEnv, live: &Live, fuel_used: u64) {
+        self.book(env, live, fuel_used);
+        env.counters.messages.add(1);
     }
 
     /// Runs the guest's `snapshot` on `live` (the lock held): its state, `None` when the
     /// guest does not support snapshots, or the failure.
     pub(crate) fn snapshot_locked(
         &self,
-        host: &HostInner,
+        env: &SessionEnv,
         live: &mut Live,
     ) -> Result<Option<Vec<u8>>, Failure> {
-        run_host_export!(host, self, live, |e, s| e.call_snapshot(s))
+        self.run_on_own_account(env, live, |e, s| e.call_snapshot(s))
+    }
+
+    /// Runs an export the host calls on its own account — `snapshot`, `terminate`, the `init`
+    /// or `restore` of a restart or an upgrade — within `call_timeout` and one message's fuel
+    /// from now, and books what it burned on this session (see [`Self::book`]).
+    pub(crate) fn run_on_own_account<T>(
+        &self,
+        env: &SessionEnv,
+        live: &mut Live,
+        call: impl FnOnce(&Exports, &mut wasmtime::Store<SessionCtx>) -> wasmtime::Result<T>,
+    ) -> Result<T, Failure> {
+        let budget = env.budget(Instant::now(), env.config.call_timeout);
+        let ran = live.instance.run(&budget, call);
+        self.book(env, live, ran.fuel_used);
+        ran.result
     }
 
     /// Ends the session after a failed export call.
     pub(crate) fn fail_locked(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
         failure: Failure,
     ) {
-        host.counters.traps.add(1);
+        env.counters.traps.add(1);
         if self.state.load(Ordering::Acquire) == STATE_ENDING {
             // A terminate is waiting for the lock and ends the session with its reason; the
             // instance cannot run the guest's `terminate` any more.
@@ -770,7 +786,7 @@ impl Session {
             error = %failure.error,
             "guest failed"
         );
-        self.restart_or_end_locked(slot, host, failure.reason);
+        self.restart_or_end_locked(slot, env, failure.reason);
     }
 
     /// Starts the session again when its guest's restart policy says so (see
@@ -778,14 +794,14 @@ impl Session {
     fn restart_or_end_locked(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
         reason: StopReason,
     ) {
         if !self.guest.options.restart.restarts_after(&reason)
-            || host.is_shutting_down()
+            || env.is_shutting_down()
             || !matches!(&**slot, Slot::Live(_))
         {
-            self.end_locked(slot, host, reason);
+            self.end_locked(slot, env, reason);
             return;
         }
         let started = Instant::now();
@@ -794,14 +810,14 @@ impl Session {
         };
         let recovery = old.recovery.take();
         drop(old);
-        match supervisor::restart(host, self, &reason, recovery) {
+        match supervisor::restart(env, self, &reason, recovery) {
             Restarted::Live {
                 live,
                 from_checkpoint,
                 lost,
             } => {
                 self.set_live(slot, live);
-                host.counters.restarts.add(1);
+                env.counters.restarts.add(1);
                 tracing::info!(
                     target: "sessionhost::session",
                     event = "session.restart",
@@ -824,7 +840,7 @@ impl Session {
             Restarted::Failed(reason) => {
                 **slot = Slot::Ended;
                 self.state.store(STATE_ENDING, Ordering::SeqCst);
-                self.finish_end(host, reason, started);
+                self.finish_end(env, reason, started);
             }
         }
     }
@@ -833,7 +849,7 @@ impl Session {
     pub(crate) fn end_locked(
         self: &Arc<Self>,
         slot: &mut MutexGuard<'_, Slot>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
         reason: StopReason,
     ) {
         let previous = std::mem::replace(&mut **slot, Slot::Ended);
@@ -845,8 +861,8 @@ impl Session {
         let started = Instant::now();
         if reason.instance_usable() && !live.poisoned {
             let wit_reason = (&reason).into();
-            let outcome = run_host_export!(host, self, &mut live, |e, s| e
-                .call_terminate(s, &wit_reason));
+            let outcome =
+                self.run_on_own_account(env, &mut live, |e, s| e.call_terminate(s, &wit_reason));
             if let Err(failure) = outcome {
                 tracing::warn!(
                     target: "sessionhost::session",
@@ -858,34 +874,34 @@ impl Session {
             }
         }
         drop(live);
-        self.finish_end(host, reason, started);
+        self.finish_end(env, reason, started);
     }
 
     /// The bookkeeping of an ending, once the instance is gone: registry, mailbox, live
     /// count, metrics, subscribers, log.
-    fn finish_end(self: &Arc<Self>, host: &Arc<HostInner>, reason: StopReason, started: Instant) {
+    fn finish_end(self: &Arc<Self>, env: &Arc<SessionEnv>, reason: StopReason, started: Instant) {
         self.state.store(STATE_ENDED, Ordering::SeqCst);
-        host.registry.remove_if_same(&self.id(), self);
-        host.reaper.forget(host, self);
+        env.registry.remove_if_same(&self.id(), self);
+        env.reaper.forget(env, self);
         let lost = {
             let mut queue = self.queue.lock();
             let lost = queue.len();
             for mail in queue.drain(..) {
-                self.release(host, mail.bytes());
+                self.release(env, mail.bytes());
             }
             self.queued.fetch_sub(lost, Ordering::AcqRel);
             lost
         };
         if lost > 0 {
-            host.counters.discarded.add(lost as u64);
+            env.counters.discarded.add(lost as u64);
         }
-        if let Some(writer) = &host.checkpoints
+        if let Some(writer) = &env.checkpoints
             && self.checkpointed.load(Ordering::Acquire)
         {
             writer.submit(&self.id(), None, false);
         }
-        host.release_session();
-        host.counters.record_stop(&reason);
+        env.release_session();
+        env.counters.record_stop(&reason);
         if let Some(events) = self.events.get() {
             let _ = events.send(SessionEvent::Terminated(reason.clone()));
         }
@@ -911,7 +927,7 @@ impl Session {
     /// already ended (or is being ended, or was retired: look it up again).
     pub(crate) async fn terminate(
         self: &Arc<Self>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
         reason: StopReason,
         ending: Ending,
     ) -> Result<(), SessionError> {
@@ -927,11 +943,11 @@ impl Session {
                 self.interrupt.store(true, Ordering::Release);
             }
         }
-        let (session, host) = (Arc::clone(self), Arc::clone(host));
+        let (session, env) = (Arc::clone(self), Arc::clone(env));
         let ended = tokio::spawn(async move {
             let mut slot = session.slot.lock().await;
             if ending == Ending::Drain {
-                session.prepare_locked(&mut slot, &host);
+                session.prepare_locked(&mut slot, &env);
                 if !session.is_live() {
                     return Err(SessionError::SessionNotFound);
                 }
@@ -939,7 +955,7 @@ impl Session {
             if !matches!(&*slot, Slot::Live(_)) {
                 return Err(SessionError::SessionNotFound);
             }
-            session.end_locked(&mut slot, &host, reason);
+            session.end_locked(&mut slot, &env, reason);
             Ok(())
         });
         ended.await.unwrap_or(Err(SessionError::SessionNotFound))
@@ -963,23 +979,23 @@ impl Session {
     /// Asks the guest for a snapshot of its state (after delivering queued casts).
     pub(crate) async fn snapshot(
         self: &Arc<Self>,
-        host: &Arc<HostInner>,
+        env: &Arc<SessionEnv>,
     ) -> Result<Option<Vec<u8>>, SessionError> {
         let mut slot = self.slot.lock().await;
-        self.prepare_locked(&mut slot, host);
+        self.prepare_locked(&mut slot, env);
         if !self.is_live() {
             return Err(SessionError::SessionNotFound);
         }
         let Slot::Live(live) = &mut *slot else {
             return Err(SessionError::SessionNotFound);
         };
-        let outcome = self.snapshot_locked(host, live);
-        host.counters.messages.add(1);
+        let outcome = self.snapshot_locked(env, live);
+        env.counters.messages.add(1);
         match outcome {
             Ok(state) => Ok(state),
             Err(failure) => {
                 let error = failure.error.clone();
-                self.fail_locked(&mut slot, host, failure);
+                self.fail_locked(&mut slot, env, failure);
                 Err(error)
             }
         }
@@ -1015,7 +1031,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn info(&self, host: &HostInner) -> SessionInfo {
+    pub(crate) fn info(&self, env: &SessionEnv) -> SessionInfo {
         let status = match self.state.load(Ordering::Acquire) {
             STATE_LIVE => SessionStatus::Running,
             STATE_ENDING => SessionStatus::Ending,
@@ -1027,7 +1043,7 @@ impl Session {
             version: self.guest.version.clone(),
             status,
             created_at: self.created,
-            last_active_at: host
+            last_active_at: env
                 .clock
                 .to_system_time(self.last_active_ms.load(Ordering::Relaxed)),
             calls: self.calls.load(Ordering::Relaxed),
@@ -1074,7 +1090,7 @@ impl Session {
     /// hibernation's record, or a durable checkpoint.
     pub(crate) fn record_locked(
         &self,
-        host: &HostInner,
+        env: &SessionEnv,
         live: &Live,
         state: Vec<u8>,
     ) -> crate::store::SnapshotRecord {
@@ -1083,8 +1099,8 @@ impl Session {
             version: self.guest.version.hash.clone(),
             state,
             args: live.init_args(),
-            saved_at_ms: host.wall_now_ms(),
-            last_active_ms: host.wall_ms_of(self.last_active_ms()),
+            saved_at_ms: env.wall_now_ms(),
+            last_active_ms: env.wall_ms_of(self.last_active_ms()),
             timers: live.export_timers(),
         }
     }
@@ -1092,7 +1108,7 @@ impl Session {
     /// Fills a freshly started session's slot.
     pub(crate) fn set_live(&self, slot: &mut MutexGuard<'_, Slot>, live: Live) {
         self.memory_bytes
-            .store(live.store.data().limits.memory_bytes, Ordering::Relaxed);
+            .store(live.memory_bytes(), Ordering::Relaxed);
         **slot = Slot::Live(live);
     }
 
@@ -1115,22 +1131,22 @@ impl Session {
     }
 
     /// Adds fuel burned by this session to its total and the host's.
-    pub(crate) fn add_fuel(&self, host: &HostInner, fuel: u64) {
+    pub(crate) fn add_fuel(&self, env: &SessionEnv, fuel: u64) {
         self.fuel_used.fetch_add(fuel, Ordering::Relaxed);
-        host.counters.fuel.add(fuel);
+        env.counters.fuel.add(fuel);
     }
 }
 
 /// Releases a mailbox place when a waiting call stops waiting (got the lock or gave up).
 struct PendingGuard<'a> {
     session: &'a Session,
-    host: &'a HostInner,
+    env: &'a SessionEnv,
     bytes: usize,
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.session.release(self.host, self.bytes);
+        self.session.release(self.env, self.bytes);
     }
 }
 

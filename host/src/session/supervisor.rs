@@ -26,19 +26,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use wasmtime::Store;
-
 use crate::config::{CheckpointDurability, GuestOptions, RestartPolicy};
-use crate::error::SessionError;
-use crate::guest::Guest;
-use crate::host::HostInner;
-use crate::id::SessionId;
 use crate::reason::StopReason;
-use crate::runtime::ctx::SessionCtx;
-use crate::runtime::instance::{Failure, Live, run_host_export};
+use crate::runtime::instance::Failure;
 use crate::session::checkpoint::CommitAck;
+use crate::session::env::SessionEnv;
+use crate::session::live::Live;
 use crate::session::state::Session;
-use crate::session::state::millis;
 
 /// What a session needs to be started again. Owned by the slot, used under the lock.
 #[derive(Debug, Default)]
@@ -99,47 +93,6 @@ impl Recovery {
     }
 }
 
-/// A new instance of `guest` for session `id`, its limits armed for a message that started
-/// at `began` (instantiation runs the guest's start functions, which count).
-pub(crate) fn new_instance(
-    host: &Arc<HostInner>,
-    session: &Arc<Session>,
-    id: SessionId,
-    guest: &Guest,
-    began: Instant,
-) -> Result<Live, SessionError> {
-    let mut ctx = SessionCtx::new(host, id, Arc::clone(&guest.name), guest.placement());
-    ctx.session = Arc::downgrade(session);
-    let mut store = Store::new(guest.pre.instance_pre().engine(), ctx);
-    store.limiter(|ctx| &mut ctx.limits);
-    store.epoch_deadline_callback(SessionCtx::on_epoch);
-    let timeout = host.config.call_timeout;
-    Live::arm(
-        &mut store,
-        host.config.fuel_budget(),
-        began,
-        began + timeout,
-    );
-    match guest.pre.instantiate(&mut store) {
-        Ok(instance) => Ok(Live {
-            store,
-            guest: instance,
-            recovery: None,
-            poisoned: false,
-        }),
-        Err(error) => {
-            let failure = Live::failure(&store, &error, millis(timeout));
-            tracing::warn!(target: "sessionhost::session", %error, "instantiation failed");
-            Err(match failure.error {
-                e @ (SessionError::GuestTrap { .. } | SessionError::Timeout { .. }) => e,
-                _ => SessionError::StartFailed {
-                    reason: "the engine could not instantiate the guest".into(),
-                },
-            })
-        }
-    }
-}
-
 /// How a restart went.
 pub(crate) enum Restarted {
     /// The session runs again on `live`; `from_checkpoint` says how.
@@ -155,7 +108,7 @@ pub(crate) enum Restarted {
 /// Starts `session` again after it ended for `reason` (the old instance is already gone).
 /// `recovery` is what the old instance carried.
 pub(crate) fn restart(
-    host: &Arc<HostInner>,
+    env: &Arc<SessionEnv>,
     session: &Arc<Session>,
     reason: &StopReason,
     recovery: Option<Box<Recovery>>,
@@ -176,16 +129,14 @@ pub(crate) fn restart(
             options.restart_window.as_millis()
         )));
     }
-    let mut live = match new_instance(host, session, session.id(), &session.guest, now) {
+    let mut live = match Live::start(env, session, session.id(), &session.guest, now) {
         Ok(live) => live,
         Err(e) => return Restarted::Failed(StopReason::Crashed(format!("restart failed: {e}"))),
     };
     let mut from_checkpoint = false;
     if let Some(state) = &recovery.checkpoint {
         let version = &session.guest.version.hash;
-        match run_host_export!(host, session, &mut live, |e, s| e
-            .call_restore(s, state, version))
-        {
+        match session.run_on_own_account(env, &mut live, |e, s| e.call_restore(s, state, version)) {
             Ok(Ok(())) => from_checkpoint = true,
             Ok(Err(message)) => {
                 tracing::warn!(target: "sessionhost::session", session_id = %session.id(), %message, "checkpoint rejected by restore; starting afresh");
@@ -198,9 +149,7 @@ pub(crate) fn restart(
         }
     }
     if !from_checkpoint {
-        match run_host_export!(host, session, &mut live, |e, s| e
-            .call_init(s, &recovery.args))
-        {
+        match session.run_on_own_account(env, &mut live, |e, s| e.call_init(s, &recovery.args)) {
             Ok(Ok(())) => {}
             Ok(Err(message)) => {
                 return Restarted::Failed(StopReason::Crashed(format!(
@@ -228,7 +177,7 @@ pub(crate) fn restart(
 /// With a durable store the checkpoint also goes to the checkpoint writer; the returned ack,
 /// under `sync` durability, says when it is on disk (see `checkpoint.rs`).
 pub(crate) fn after_message(
-    host: &Arc<HostInner>,
+    env: &Arc<SessionEnv>,
     session: &Session,
     live: &mut Live,
 ) -> Result<Option<CommitAck>, Failure> {
@@ -240,13 +189,13 @@ pub(crate) fn after_message(
     if every == 0 || !session.supports_snapshots() || recovery.since_checkpoint < every {
         return Ok(None);
     }
-    let Some(state) = session.snapshot_locked(host, live)? else {
+    let Some(state) = session.snapshot_locked(env, live)? else {
         session.set_no_snapshots();
         return Ok(None);
     };
-    let ack = host.checkpoints.as_ref().and_then(|writer| {
+    let ack = env.checkpoints.as_ref().and_then(|writer| {
         session.mark_checkpointed();
-        let record = session.record_locked(host, live, state.clone());
+        let record = session.record_locked(env, live, state.clone());
         let wait = writer.durability() == CheckpointDurability::Sync;
         writer.submit(&session.id(), Some(record), wait)
     });

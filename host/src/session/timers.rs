@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use crate::error::SessionError;
-use crate::host::HostInner;
+use crate::session::env::SessionEnv;
 use crate::session::state::{Mail, Session, millis};
 use crate::store::TimerRecord;
 use crate::time::deadlines::{DeadlineQueue, Key};
@@ -55,11 +55,11 @@ impl TimerService {
 
     fn schedule(
         &self,
-        host: &Weak<HostInner>,
+        env: &Weak<SessionEnv>,
         due: Instant,
         pending: Pending,
     ) -> Result<Key, String> {
-        if !self.queue.start(host, fire) {
+        if !self.queue.start(env, fire) {
             return Err("timers need the host's async runtime".into());
         }
         Ok(self.queue.insert(due, pending))
@@ -84,7 +84,7 @@ impl Drop for TimerService {
 /// Delivers one due timer. A full mailbox puts it back [`RETRY_FULL_MAILBOX`] later.
 fn fire(
     queue: &Arc<DeadlineQueue<Pending>>,
-    host: &Arc<HostInner>,
+    env: &Arc<SessionEnv>,
     pending: Pending,
     now: Instant,
 ) {
@@ -98,7 +98,7 @@ fn fire(
     if let Err((
         Mail::Timer { id, message },
         SessionError::MailboxFull { .. } | SessionError::MailboxBytesFull { .. },
-    )) = Session::enqueue(&session, host, mail)
+    )) = Session::enqueue(&session, env, mail)
     {
         // The session's own list still holds the old key. That is fine: a cancel from now
         // on removes the ID there, and delivery (`take_fired`) then skips the message; a
@@ -120,7 +120,7 @@ pub(crate) struct SessionTimers {
     /// Timers not yet delivered: ID → key in the service.
     pending: HashMap<u64, Key>,
     /// The service, to cancel from; set with the first timer.
-    service: Weak<HostInner>,
+    service: Weak<SessionEnv>,
 }
 
 impl SessionTimers {
@@ -128,7 +128,7 @@ impl SessionTimers {
     pub(crate) fn start(
         &mut self,
         max: usize,
-        host: &Weak<HostInner>,
+        env: &Weak<SessionEnv>,
         session: &Weak<Session>,
         message: Vec<u8>,
         delay_ms: u64,
@@ -142,20 +142,20 @@ impl SessionTimers {
             ));
         }
         let id = self.next_id + 1;
-        self.arm(host, session, id, message, Duration::from_millis(delay_ms))?;
+        self.arm(env, session, id, message, Duration::from_millis(delay_ms))?;
         Ok(id)
     }
 
     /// Schedules timer `id` to deliver `message` after `delay`.
     fn arm(
         &mut self,
-        host: &Weak<HostInner>,
+        env: &Weak<SessionEnv>,
         session: &Weak<Session>,
         id: u64,
         message: Vec<u8>,
         delay: Duration,
     ) -> Result<(), String> {
-        let Some(strong) = host.upgrade() else {
+        let Some(strong) = env.upgrade() else {
             return Err("the host is shutting down".into());
         };
         let pending = Pending {
@@ -165,9 +165,9 @@ impl SessionTimers {
         };
         let key = strong
             .timers
-            .schedule(host, Instant::now() + delay, pending)?;
+            .schedule(env, Instant::now() + delay, pending)?;
         self.next_id = self.next_id.max(id);
-        self.service = host.clone();
+        self.service = env.clone();
         self.pending.insert(id, key);
         Ok(())
     }
@@ -175,16 +175,16 @@ impl SessionTimers {
     /// The pending timers as records for a snapshot store: due times in wall-clock
     /// milliseconds, in ID order. Timers stay pending (the caller drops the store next).
     pub(crate) fn export(&self) -> Vec<TimerRecord> {
-        let Some(host) = self.service.upgrade() else {
+        let Some(env) = self.service.upgrade() else {
             return Vec::new();
         };
         let now = Instant::now();
-        let wall_now = host.wall_now_ms();
+        let wall_now = env.wall_now_ms();
         let mut records: Vec<TimerRecord> = self
             .pending
             .iter()
             .filter_map(|(id, key)| {
-                let message = host.timers.peek(key)?;
+                let message = env.timers.peek(key)?;
                 let left = key.0.saturating_duration_since(now);
                 Some(TimerRecord {
                     id: *id,
@@ -201,16 +201,16 @@ impl SessionTimers {
     /// resumes ID numbering after the largest.
     pub(crate) fn import(
         &mut self,
-        host: &Weak<HostInner>,
+        env: &Weak<SessionEnv>,
         session: &Weak<Session>,
         records: Vec<TimerRecord>,
     ) -> Result<(), String> {
-        let Some(wall_now) = host.upgrade().map(|h| h.wall_now_ms()) else {
+        let Some(wall_now) = env.upgrade().map(|h| h.wall_now_ms()) else {
             return Err("the host is shutting down".into());
         };
         for record in records {
             let delay = Duration::from_millis(record.due_at_ms.saturating_sub(wall_now));
-            self.arm(host, session, record.id, record.message, delay)?;
+            self.arm(env, session, record.id, record.message, delay)?;
         }
         Ok(())
     }
@@ -220,8 +220,8 @@ impl SessionTimers {
         let Some(key) = self.pending.remove(&id) else {
             return false;
         };
-        if let Some(host) = self.service.upgrade() {
-            host.timers.cancel(&key);
+        if let Some(env) = self.service.upgrade() {
+            env.timers.cancel(&key);
         }
         true
     }
@@ -240,9 +240,9 @@ pub(crate) fn wall_ms(at: SystemTime) -> u64 {
 
 impl Drop for SessionTimers {
     fn drop(&mut self) {
-        if let Some(host) = self.service.upgrade() {
+        if let Some(env) = self.service.upgrade() {
             for key in self.pending.values() {
-                host.timers.cancel(key);
+                env.timers.cancel(key);
             }
         }
     }

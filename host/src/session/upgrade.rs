@@ -23,36 +23,36 @@ use std::time::{Duration, Instant};
 
 use crate::SessionEvent;
 use crate::guest::Guest;
-use crate::host::HostInner;
 use crate::reason::StopReason;
-use crate::runtime::instance::run_host_export;
+use crate::session::env::SessionEnv;
+use crate::session::live::Live;
 use crate::session::state::{Session, Slot};
-use crate::session::supervisor::{self, Recovery};
+use crate::session::supervisor::Recovery;
 
 /// How often, and how long, a busy session is retried.
 const RETRY_EVERY: Duration = Duration::from_millis(50);
 const RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// Moves every live session of `guest`'s name on another version to `guest` (spawned).
-pub(crate) fn migrate_all(host: &Arc<HostInner>, guest: &Arc<Guest>) {
-    let sessions: Vec<Arc<Session>> = host
+pub(crate) fn migrate_all(env: &Arc<SessionEnv>, guest: &Arc<Guest>) {
+    let sessions: Vec<Arc<Session>> = env
         .registry
         .sessions()
         .into_iter()
         .filter(|s| s.guest.name == guest.name && s.guest.version.hash != guest.version.hash)
         .collect();
     for session in sessions {
-        let (host, guest) = (Arc::clone(host), Arc::clone(guest));
+        let (env, guest) = (Arc::clone(env), Arc::clone(guest));
         tokio::spawn(async move {
             let started = Instant::now();
             loop {
-                match migrate(&host, &session, &guest).await {
+                match migrate(&env, &session, &guest).await {
                     Outcome::Busy if started.elapsed() < RETRY_FOR => {
                         tokio::time::sleep(RETRY_EVERY).await;
                     }
                     Outcome::Busy => {
                         session.set_upgrade_error("never idle long enough to migrate".into());
-                        host.counters.upgrades_failed.add(1);
+                        env.counters.upgrades_failed.add(1);
                         return;
                     }
                     _ => return,
@@ -72,9 +72,9 @@ enum Outcome {
     Stayed,
 }
 
-async fn migrate(host: &Arc<HostInner>, old: &Arc<Session>, guest: &Arc<Guest>) -> Outcome {
+async fn migrate(env: &Arc<SessionEnv>, old: &Arc<Session>, guest: &Arc<Guest>) -> Outcome {
     let mut slot = old.slot.lock().await;
-    old.prepare_locked(&mut slot, host);
+    old.prepare_locked(&mut slot, env);
     if !old.is_live() {
         return Outcome::Stayed;
     }
@@ -85,13 +85,12 @@ async fn migrate(host: &Arc<HostInner>, old: &Arc<Session>, guest: &Arc<Guest>) 
         return Outcome::Stayed;
     };
     let reason = (&StopReason::Upgrade).into();
-    let ended = run_host_export!(host, &**old, &mut *live, |e, s| e
-        .call_terminate(s, &reason));
-    let state = match ended.and_then(|()| old.snapshot_locked(host, live)) {
+    let ended = old.run_on_own_account(env, live, |e, s| e.call_terminate(s, &reason));
+    let state = match ended.and_then(|()| old.snapshot_locked(env, live)) {
         Ok(Some(state)) => state,
-        Ok(None) => return stayed(host, old, "the guest does not support snapshots".into()),
+        Ok(None) => return stayed(env, old, "the guest does not support snapshots".into()),
         Err(failure) => {
-            old.fail_locked(&mut slot, host, failure);
+            old.fail_locked(&mut slot, env, failure);
             return Outcome::Stayed;
         }
     };
@@ -99,23 +98,21 @@ async fn migrate(host: &Arc<HostInner>, old: &Arc<Session>, guest: &Arc<Guest>) 
     // The new instance, restored from the old one's state.
     let id = old.id();
     let began = Instant::now();
-    let new = Arc::new(Session::new(host, id.clone(), Arc::clone(guest)));
+    let new = Arc::new(Session::new(env, id.clone(), Arc::clone(guest)));
     let Ok(mut new_slot) = new.slot.try_lock() else {
-        return stayed(host, old, "internal: new session busy".into());
+        return stayed(env, old, "internal: new session busy".into());
     };
-    let mut new_live = match supervisor::new_instance(host, &new, id.clone(), guest, began) {
+    let mut new_live = match Live::start(env, &new, id.clone(), guest, began) {
         Ok(live) => live,
-        Err(e) => return stayed(host, old, format!("instantiating the new version: {e}")),
+        Err(e) => return stayed(env, old, format!("instantiating the new version: {e}")),
     };
     let from_version = &old.guest.version.hash;
-    match run_host_export!(host, &*new, &mut new_live, |e, s| e.call_restore(
-        s,
-        &state,
-        from_version
-    )) {
+    match new.run_on_own_account(env, &mut new_live, |e, s| {
+        e.call_restore(s, &state, from_version)
+    }) {
         Ok(Ok(())) => {}
-        Ok(Err(message)) => return stayed(host, old, format!("restore refused: {message}")),
-        Err(failure) => return stayed(host, old, format!("restore failed: {}", failure.error)),
+        Ok(Err(message)) => return stayed(env, old, format!("restore refused: {message}")),
+        Err(failure) => return stayed(env, old, format!("restore failed: {}", failure.error)),
     }
     // Carry over what the old instance had: arguments (restarts), timers, activity.
     let Slot::Live(old_live) = &*slot else {
@@ -128,19 +125,19 @@ async fn migrate(host: &Arc<HostInner>, old: &Arc<Session>, guest: &Arc<Guest>) 
         return Outcome::Busy; // a message arrived: the old instance keeps serving
     }
     new.set_live(&mut new_slot, new_live);
-    host.registry.replace(Arc::clone(&new));
+    env.registry.replace(Arc::clone(&new));
     // Retire the old object: it holds no `max_sessions` place of its own any more.
     *slot = Slot::Ended;
-    host.reaper.forget(host, old);
+    env.reaper.forget(env, old);
     if let Some(events) = old.events_sender() {
         let _ = events.send(SessionEvent::Terminated(StopReason::Upgrade));
     }
     drop(slot);
-    if let Some(deadline) = new.next_deadline_ms(host) {
-        host.reaper.watch(host, &new, deadline);
+    if let Some(deadline) = new.next_deadline_ms(env) {
+        env.reaper.watch(env, &new, deadline);
     }
     drop(new_slot);
-    host.counters.upgrades.add(1);
+    env.counters.upgrades.add(1);
     tracing::info!(
         target: "sessionhost::session",
         event = "session.upgrade",
@@ -155,7 +152,7 @@ async fn migrate(host: &Arc<HostInner>, old: &Arc<Session>, guest: &Arc<Guest>) 
 }
 
 /// Records a failed migration: the session stays on its version.
-fn stayed(host: &HostInner, session: &Session, reason: String) -> Outcome {
+fn stayed(env: &SessionEnv, session: &Session, reason: String) -> Outcome {
     tracing::warn!(
         target: "sessionhost::session",
         session_id = %session.id(),
@@ -164,7 +161,7 @@ fn stayed(host: &HostInner, session: &Session, reason: String) -> Outcome {
         %reason,
         "upgrade failed: the session stays on its version"
     );
-    host.counters.upgrades_failed.add(1);
+    env.counters.upgrades_failed.add(1);
     session.set_upgrade_error(reason);
     Outcome::Stayed
 }

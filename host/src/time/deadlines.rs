@@ -8,7 +8,7 @@
 //! (a retry, a postponed deadline). Nothing ever scans the map.
 //!
 //! The task is spawned by the first [`DeadlineQueue::start`] (it needs the host's tokio
-//! runtime), holds the host only weakly while it sleeps, and stops once the queue is
+//! runtime), holds the queue's owner only weakly while it sleeps, and stops once the queue is
 //! [closed](DeadlineQueue::close) or the host is gone. Time is tokio's, so tests that pause
 //! time drive it.
 
@@ -19,14 +19,13 @@ use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::host::HostInner;
-
 /// Where an entry sits: due instant, then insertion order.
 pub(crate) type Key = (Instant, u64);
 
-/// What the task does with each due entry: the queue (to insert again), the host, the entry,
-/// and the instant the sweep started.
-pub(crate) type Fire<V> = fn(&Arc<DeadlineQueue<V>>, &Arc<HostInner>, V, Instant);
+/// What the task does with each due entry: the queue (to insert again), the queue's owner
+/// (held weakly by the task, strongly while it fires), the entry, and the instant the sweep
+/// started.
+pub(crate) type Fire<V, C> = fn(&Arc<DeadlineQueue<V>>, &Arc<C>, V, Instant);
 
 /// Entries due at given instants, and the task that fires them.
 pub(crate) struct DeadlineQueue<V> {
@@ -49,9 +48,13 @@ impl<V: Send + 'static> DeadlineQueue<V> {
         })
     }
 
-    /// Spawns the task on first use, firing due entries with `fire`. False when there is no
-    /// tokio runtime to spawn it on (nothing fires then).
-    pub(crate) fn start(self: &Arc<Self>, host: &Weak<HostInner>, fire: Fire<V>) -> bool {
+    /// Spawns the task on first use, firing due entries with `fire` for `owner`. False when
+    /// there is no tokio runtime to spawn it on (nothing fires then).
+    pub(crate) fn start<C: Send + Sync + 'static>(
+        self: &Arc<Self>,
+        owner: &Weak<C>,
+        fire: Fire<V, C>,
+    ) -> bool {
         if self.started.swap(true, Ordering::AcqRel) {
             return true;
         }
@@ -59,7 +62,7 @@ impl<V: Send + 'static> DeadlineQueue<V> {
             self.started.store(false, Ordering::Release);
             return false;
         };
-        runtime.spawn(run(Arc::clone(self), host.clone(), fire));
+        runtime.spawn(run(Arc::clone(self), owner.clone(), fire));
         true
     }
 
@@ -112,10 +115,10 @@ impl<V: Send + 'static> DeadlineQueue<V> {
 }
 
 /// The task: sleeps until the earliest entry (or a wake-up), then fires what is due.
-async fn run<V: Send + 'static>(
+async fn run<V: Send + 'static, C: Send + Sync + 'static>(
     queue: Arc<DeadlineQueue<V>>,
-    host: Weak<HostInner>,
-    fire: Fire<V>,
+    owner: Weak<C>,
+    fire: Fire<V, C>,
 ) {
     loop {
         if queue.closed.load(Ordering::Acquire) {
@@ -135,10 +138,10 @@ async fn run<V: Send + 'static>(
                 continue;
             }
         }
-        let Some(host) = host.upgrade() else { return };
+        let Some(owner) = owner.upgrade() else { return };
         let now = Instant::now();
         while let Some(entry) = queue.pop_due(now) {
-            fire(&queue, &host, entry, now);
+            fire(&queue, &owner, entry, now);
         }
     }
 }
