@@ -28,6 +28,7 @@ use crate::runtime::Runtime;
 use crate::session::checkpoint::CheckpointWriter;
 use crate::session::env::SessionEnv;
 use crate::session::lifecycle::{StartExtras, StartOptions, start_session};
+use crate::session::resolver;
 use crate::session::state::{Ending, Session};
 use crate::store::{MemoryStore, SnapshotStore};
 
@@ -327,14 +328,32 @@ impl Host {
         request: &[u8],
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, SessionError> {
+        self.call_at(id, None, request, timeout).await.1
+    }
+
+    /// [`call`](Self::call), trying `first` (an object found earlier for `id`) before a
+    /// lookup; also returns the object the call ran on.
+    async fn call_at(
+        &self,
+        id: &str,
+        first: Option<Arc<Session>>,
+        request: &[u8],
+        timeout: Option<Duration>,
+    ) -> (Option<Arc<Session>>, Result<Vec<u8>, SessionError>) {
         let inner = &self.env;
-        inner.check_size(request.len())?;
+        if let Err(e) = inner.check_size(request.len()) {
+            return (None, Err(e));
+        }
         let timeout = timeout.unwrap_or(inner.config.call_timeout);
         let started = Instant::now();
-        let (session, result) = on_session(inner, id, |session| async move {
+        let found = resolver::on_session(inner, id, first, |session| async move {
             session.call(inner, request, timeout).await
         })
-        .await?;
+        .await;
+        let (session, result) = match found {
+            Ok(found) => found,
+            Err(e) => return (None, Err(e)),
+        };
         inner
             .counters
             .record_call(result.as_ref().map(drop), started.elapsed());
@@ -346,19 +365,35 @@ impl Host {
             duration_us = started.elapsed().as_micros() as u64,
             outcome = result.as_ref().map_or_else(|e| e.kind(), |_| "ok"),
         );
-        result
+        (Some(session), result)
     }
 
     /// Queues `message` for the session's `handle-cast` and returns without waiting for it.
     /// Casts from one sender are handled in the order sent, and before any later call from
     /// that sender. A full mailbox is an error (`mailbox_full`), never a silent drop.
     pub async fn cast(&self, id: &str, message: &[u8]) -> Result<(), SessionError> {
+        self.cast_at(id, None, message).await.1
+    }
+
+    /// [`cast`](Self::cast), trying `first` before a lookup (see [`Self::call_at`]).
+    async fn cast_at(
+        &self,
+        id: &str,
+        first: Option<Arc<Session>>,
+        message: &[u8],
+    ) -> (Option<Arc<Session>>, Result<(), SessionError>) {
         let inner = &self.env;
-        inner.check_size(message.len())?;
-        let (session, result) = on_session(inner, id, |session| {
+        if let Err(e) = inner.check_size(message.len()) {
+            return (None, Err(e));
+        }
+        let found = resolver::on_session(inner, id, first, |session| {
             std::future::ready(session.enqueue_cast(inner, message))
         })
-        .await?;
+        .await;
+        let (session, result) = match found {
+            Ok(found) => found,
+            Err(e) => return (None, Err(e)),
+        };
         if result.is_ok() {
             inner.counters.casts.add(1);
         }
@@ -369,7 +404,7 @@ impl Host {
             guest = %session.guest.name,
             outcome = result.as_ref().map_or_else(|e| e.kind(), |_| "queued"),
         );
-        result
+        (Some(session), result)
     }
 
     /// Ends the session with reason `normal`, at once: it jumps the mailbox. From this call
@@ -388,13 +423,22 @@ impl Host {
     /// whatever the guest is doing — except a guest blocked in a WASI call, which is
     /// stopped at its deadline.
     pub async fn terminate_with(&self, id: &str, reason: StopReason) -> Result<(), SessionError> {
+        self.terminate_at(id, None, reason).await
+    }
+
+    async fn terminate_at(
+        &self,
+        id: &str,
+        first: Option<Arc<Session>>,
+        reason: StopReason,
+    ) -> Result<(), SessionError> {
         let inner = &self.env;
         let ending = if matches!(reason, StopReason::Killed(_)) {
             Ending::Kill
         } else {
             Ending::Now
         };
-        on_session(inner, id, |session| {
+        resolver::on_session(inner, id, first, |session| {
             let reason = reason.clone();
             async move { session.terminate(inner, reason, ending).await }
         })
@@ -412,8 +456,16 @@ impl Host {
     /// the old ID stops working at once. Call it when a user logs in, so an ID planted before
     /// login (session fixation) is worthless afterwards.
     pub async fn rotate_id(&self, id: &str) -> Result<SessionId, SessionError> {
+        self.rotate_id_at(id, None).await
+    }
+
+    async fn rotate_id_at(
+        &self,
+        id: &str,
+        first: Option<Arc<Session>>,
+    ) -> Result<SessionId, SessionError> {
         let inner = &self.env;
-        on_session(inner, id, |session| async move {
+        resolver::on_session(inner, id, first, |session| async move {
             session.rotate_id(inner).await
         })
         .await?
@@ -436,40 +488,19 @@ impl Host {
 
     /// Whether a session has this ID: live, or hibernated (its next message wakes it).
     pub fn is_started(&self, id: &str) -> bool {
-        // A wake registers the session, then removes its record: between the two lookups
-        // below it may have done both, so the registry is asked again last.
-        self.env.registry.contains(id)
-            || self.env.is_hibernated(id)
-            || self.env.registry.contains(id)
+        resolver::exists(&self.env, id)
     }
 
     /// Wakes the session if it is hibernated (messages do this by themselves; `subscribe`
     /// and `info` need a live session).
     pub async fn wake(&self, id: &str) -> Result<(), SessionError> {
-        self.env.resolve(id).await.map(drop)
+        resolver::resolve(&self.env, id).await.map(drop)
     }
 
     /// Marks the session active now, postponing its idle expiry (a hibernated session's
     /// stored activity is updated without waking it).
     pub fn touch(&self, id: &str) -> Result<(), SessionError> {
-        let inner = &self.env;
-        // Live, hibernated, or between the two: a session being hibernated has its record
-        // stored before its object is retired, and a woken one is registered before its
-        // record goes, so one of the lookups below finds it (bounded like `on_session`).
-        for _ in 0..RETIRED_ATTEMPTS {
-            if let Some(session) = inner.registry.get_live(id)
-                && session.touch_unless_retired(inner)
-            {
-                return Ok(());
-            }
-            if inner.touch_hibernated(id)? {
-                return Ok(());
-            }
-            if !inner.registry.contains(id) {
-                return Err(id::not_found(id));
-            }
-        }
-        Err(id::not_found(id))
+        resolver::touch(&self.env, id)
     }
 
     /// IDs of the live sessions, in no particular order.
@@ -556,11 +587,9 @@ impl Host {
     /// [`StartOptions::restore`].
     pub async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>, SessionError> {
         let inner = &self.env;
-        on_session(
-            inner,
-            id,
-            |session| async move { session.snapshot(inner).await },
-        )
+        resolver::on_session(inner, id, None, |session| async move {
+            session.snapshot(inner).await
+        })
         .await?
         .1
     }
@@ -603,32 +632,130 @@ impl Host {
     }
 }
 
-/// Attempts [`on_session`] makes before it gives a retired session's refusal back.
-const RETIRED_ATTEMPTS: u32 = 16;
+/// One session, as [`Host::find`] found it: its operations do not look the ID up again, and
+/// follow the session to its successor when it hibernates or moves to a new guest version
+/// (see the resolver). Cheap to clone; meant to live for one request.
+///
+/// ```no_run
+/// # async fn demo(host: sessionhost::Host, id: &str) -> Result<(), sessionhost::SessionError> {
+/// if let Some(session) = host.find(id) {
+///     let reply = session.call(br#"{"op":"get"}"#, None).await?;
+///     session.touch()?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SessionHandle {
+    host: Host,
+    id: SessionId,
+    /// The object last found serving this ID; `None` while the session is hibernated (the
+    /// first operation that needs it wakes it).
+    current: Arc<parking_lot::Mutex<Option<Arc<Session>>>>,
+}
 
-/// Runs `op` on session `id` — woken first if it is hibernated — and returns the session
-/// object it ran on with the result. When that object was retired meanwhile (hibernated or
-/// moved to a new guest version) and refused, `op` runs again on its successor; bounded, so
-/// a session that keeps retiring under a sender cannot loop it forever (each attempt finds
-/// a newer object, never the same retired one again).
-async fn on_session<T, Fut>(
-    inner: &Arc<SessionEnv>,
-    id: &str,
-    mut op: impl FnMut(Arc<Session>) -> Fut,
-) -> Result<(Arc<Session>, Result<T, SessionError>), SessionError>
-where
-    Fut: Future<Output = Result<T, SessionError>>,
-{
-    let mut attempt = 1;
-    loop {
-        let session = inner.resolve(id).await?;
-        let result = op(Arc::clone(&session)).await;
-        let refused = matches!(result, Err(SessionError::SessionNotFound));
-        if !(refused && session.was_retired()) || attempt == RETIRED_ATTEMPTS {
-            return Ok((session, result));
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// The session with this ID, if there is one — live, or hibernated (not woken by this:
+    /// the first operation that needs it wakes it).
+    pub fn find(&self, id: &str) -> Option<SessionHandle> {
+        let live = self.env.registry.get_live(id);
+        if live.is_none() && !resolver::exists(&self.env, id) {
+            return None;
         }
-        // The next lookup passes over the retired object (even if the retiring thread has
-        // not removed it yet) and wakes or finds its successor.
-        attempt += 1;
+        Some(SessionHandle {
+            host: self.clone(),
+            id: SessionId::parse(id).ok()?,
+            current: Arc::new(parking_lot::Mutex::new(live)),
+        })
+    }
+}
+
+impl SessionHandle {
+    /// The session's ID (its new one after [`rotate_id`](Self::rotate_id)).
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    fn current(&self) -> Option<Arc<Session>> {
+        self.current.lock().clone()
+    }
+
+    fn remember(&self, session: Option<Arc<Session>>) {
+        if let Some(session) = session {
+            *self.current.lock() = Some(session);
+        }
+    }
+
+    /// [`Host::call`] on this session.
+    pub async fn call(
+        &self,
+        request: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, SessionError> {
+        let (session, result) = self
+            .host
+            .call_at(&self.id, self.current(), request, timeout)
+            .await;
+        self.remember(session);
+        result
+    }
+
+    /// [`Host::cast`] on this session.
+    pub async fn cast(&self, message: &[u8]) -> Result<(), SessionError> {
+        let (session, result) = self.host.cast_at(&self.id, self.current(), message).await;
+        self.remember(session);
+        result
+    }
+
+    /// [`Host::info`] on this session (not woken: `session_not_found` while it hibernates).
+    pub fn info(&self) -> Result<SessionInfo, SessionError> {
+        match self.current() {
+            Some(session) if session.is_live() => Ok(session.info(&self.host.env)),
+            _ => self.host.info(&self.id),
+        }
+    }
+
+    /// [`Host::touch`] on this session: never wakes it.
+    pub fn touch(&self) -> Result<(), SessionError> {
+        if let Some(session) = self.current()
+            && session.is_live()
+            && session.touch_unless_retired(&self.host.env)
+        {
+            return Ok(());
+        }
+        resolver::touch(&self.host.env, &self.id)
+    }
+
+    /// [`Host::terminate_with`] on this session.
+    pub async fn terminate_with(&self, reason: StopReason) -> Result<(), SessionError> {
+        self.host
+            .terminate_at(&self.id, self.current(), reason)
+            .await
+    }
+
+    /// [`Host::rotate_id`] on this session; the handle follows it to its new ID.
+    pub async fn rotate_id(&mut self) -> Result<&SessionId, SessionError> {
+        let new = self.host.rotate_id_at(&self.id, self.current()).await?;
+        self.id = new;
+        Ok(&self.id)
+    }
+
+    /// [`Host::subscribe`] on this session, woken first if it is hibernated (subscribers
+    /// watch a live instance, and a session with subscribers does not hibernate).
+    pub async fn subscribe(&self) -> Result<SessionEvents, SessionError> {
+        let env = &self.host.env;
+        let (session, result) = resolver::on_session(env, &self.id, self.current(), |session| {
+            std::future::ready(session.subscribe(&env.events))
+        })
+        .await?;
+        self.remember(Some(session));
+        result
     }
 }

@@ -81,7 +81,7 @@ pub use events::{
 };
 pub use guest::check::SESSION_EXPORT;
 pub use guest::watch::{GuestsDir, LoadOutcome};
-pub use host::{Host, ShutdownReport};
+pub use host::{Host, SessionHandle, ShutdownReport};
 pub use id::{IdError, SessionId};
 pub use info::{
     GuestInfo, GuestVersion, HibernatedInfo, HostStats, MemoryDecl, SessionInfo, SessionStatus,

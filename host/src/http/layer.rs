@@ -34,7 +34,7 @@ use crate::http::config::HttpConfig;
 use crate::http::streams::StreamLimits;
 use crate::http::token::{Claims, TokenError, TokenKeys, request_token};
 use crate::ratelimit::KeyedRateLimiter;
-use crate::{Host, SessionId};
+use crate::{Host, SessionHandle, SessionId};
 
 /// State shared by the layer, its services, and every request's [`RequestSession`].
 pub(crate) struct LayerState {
@@ -215,8 +215,9 @@ pub(crate) struct RequestSession {
     token: Option<String>,
     /// The client's address, when known (for `rate_limit_per_ip`).
     client: Option<IpAddr>,
-    /// The session this request resolved to, once a handler asked.
-    resolved: Arc<parking_lot::Mutex<Option<SessionId>>>,
+    /// The session this request resolved to, once a handler asked: kept, so that the
+    /// request's operations do not look its ID up again.
+    resolved: Arc<parking_lot::Mutex<Option<SessionHandle>>>,
     cookie: Arc<parking_lot::Mutex<CookieAction>>,
 }
 
@@ -278,12 +279,12 @@ impl RequestSession {
         }
     }
 
-    pub(crate) fn resolved(&self) -> Option<SessionId> {
+    pub(crate) fn resolved(&self) -> Option<SessionHandle> {
         self.resolved.lock().clone()
     }
 
-    pub(crate) fn set_resolved(&self, id: SessionId) {
-        *self.resolved.lock() = Some(id);
+    pub(crate) fn set_resolved(&self, handle: SessionHandle) {
+        *self.resolved.lock() = Some(handle);
     }
 
     /// The response must carry a cookie for `id`, a session of `guest` when known.

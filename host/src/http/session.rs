@@ -9,7 +9,9 @@
 //! [`ExistingSession`] resolves the same way but never starts one (404 instead): for
 //! operations that make no sense on a brand-new session, such as ending it.
 //!
-//! A request resolves at most once: extracting twice gives the same session.
+//! A request resolves at most once: extracting twice gives the same session, and the
+//! session's operations go through the [`SessionHandle`] it resolved to (no second lookup of
+//! its ID).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -20,11 +22,13 @@ use crate::http::config::UnknownSession;
 use crate::http::error::ApiError;
 use crate::http::layer::{Claim, RequestSession};
 use crate::http::token::TokenError;
-use crate::{Host, SessionError, SessionEvents, SessionId, StartOptions};
+use crate::{
+    Host, SessionError, SessionEvents, SessionHandle, SessionId, StartOptions, StopReason,
+};
 
 /// The request's session, started if needed. See the module docs.
 pub struct Session {
-    id: SessionId,
+    handle: SessionHandle,
     request: RequestSession,
 }
 
@@ -55,7 +59,9 @@ impl Pending {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("id", &self.id).finish()
+        f.debug_struct("Session")
+            .field("id", self.handle.id())
+            .finish()
     }
 }
 
@@ -85,8 +91,8 @@ fn request_session(parts: &Parts) -> Result<RequestSession, ApiError> {
 }
 
 async fn resolve(request: RequestSession, may_start: bool) -> Result<Session, ApiError> {
-    if let Some(id) = request.resolved() {
-        return Ok(Session { id, request });
+    if let Some(handle) = request.resolved() {
+        return Ok(Session { handle, request });
     }
     let host = request.state.host.clone();
     let guest = match request.claim() {
@@ -96,12 +102,9 @@ async fn resolve(request: RequestSession, may_start: bool) -> Result<Session, Ap
             request.clear_cookie();
             return Err(invalid_token(error).into());
         }
-        Claim::Valid(claims) if host.is_started(&claims.id) => {
-            request.set_resolved(claims.id.clone());
-            return Ok(Session {
-                id: claims.id,
-                request,
-            });
+        Claim::Valid(claims) if let Some(handle) = host.find(&claims.id) => {
+            request.set_resolved(handle.clone());
+            return Ok(Session { handle, request });
         }
         Claim::Valid(_) if request.state.config.on_unknown_session == UnknownSession::Reject => {
             return Err(SessionError::SessionNotFound.into());
@@ -152,20 +155,26 @@ impl Session {
             .or_else(|| request.state.host.config().default_guest.clone());
         let id = request.state.host.start(options).await?;
         request.issue_cookie(&id, guest.as_deref());
-        request.set_resolved(id.clone());
-        Ok(Self { id, request })
+        // Just started: found, unless it already ended (then its operations say so).
+        let handle = request
+            .state
+            .host
+            .find(&id)
+            .ok_or(SessionError::SessionNotFound)?;
+        request.set_resolved(handle.clone());
+        Ok(Self { handle, request })
     }
 
     /// The session's ID.
     pub fn id(&self) -> &SessionId {
-        &self.id
+        self.handle.id()
     }
 
     /// The signed token of this session (what the cookie carries): it names the session's
     /// guest while the session is live.
     pub fn token(&self) -> String {
-        let guest = self.host().info(&self.id).ok().map(|info| info.guest);
-        self.request.state.sign(&self.id, guest.as_deref())
+        let guest = self.handle.info().ok().map(|info| info.guest);
+        self.request.state.sign(self.handle.id(), guest.as_deref())
     }
 
     /// The per-request state (the layer's, the client's address).
@@ -180,7 +189,7 @@ impl Session {
 
     /// Sends a request to the guest's `handle-call` and returns its reply.
     pub async fn call(&self, request: &[u8]) -> Result<Vec<u8>, ApiError> {
-        Ok(self.host().call(&self.id, request, None).await?)
+        Ok(self.handle.call(request, None).await?)
     }
 
     /// [`call`](Self::call) with JSON in and out.
@@ -199,36 +208,23 @@ impl Session {
 
     /// Queues a message for the guest's `handle-cast`.
     pub async fn cast(&self, message: &[u8]) -> Result<(), ApiError> {
-        Ok(self.host().cast(&self.id, message).await?)
+        Ok(self.handle.cast(message).await?)
     }
 
-    /// Subscribes to what the guest publishes, and to the session's end.
+    /// Subscribes to what the guest publishes, and to the session's end (a hibernated
+    /// session is woken first: subscribers watch a live instance).
     pub async fn subscribe(&self) -> Result<SessionEvents, ApiError> {
-        // A hibernated session is woken first: subscribers watch a live instance (and a
-        // session with subscribers does not hibernate). If it hibernated again between the
-        // two steps, the subscription is refused: wake it again.
-        let mut attempts = 3;
-        loop {
-            self.host().wake(&self.id).await?;
-            match self.host().subscribe(&self.id) {
-                Err(SessionError::SessionNotFound)
-                    if attempts > 1 && self.host().is_started(&self.id) =>
-                {
-                    attempts -= 1;
-                }
-                result => return Ok(result?),
-            }
-        }
+        Ok(self.handle.subscribe().await?)
     }
 
     /// Marks the session active now.
     pub fn touch(&self) -> Result<(), ApiError> {
-        Ok(self.host().touch(&self.id)?)
+        Ok(self.handle.touch()?)
     }
 
     /// Ends the session (reason `normal`); the response expires the cookie.
     pub async fn terminate(self) -> Result<(), ApiError> {
-        self.host().terminate(&self.id).await?;
+        self.handle.terminate_with(StopReason::Normal).await?;
         self.request.clear_cookie();
         Ok(())
     }
@@ -236,11 +232,10 @@ impl Session {
     /// Gives the session a new ID — same live actor and state, old ID dead — and the response
     /// a new cookie. Call it at login, against session fixation.
     pub async fn rotate_id(&mut self) -> Result<&SessionId, ApiError> {
-        let new = self.host().rotate_id(&self.id).await?;
-        let guest = self.host().info(&new).ok().map(|info| info.guest);
+        let new = self.handle.rotate_id().await?.clone();
+        let guest = self.handle.info().ok().map(|info| info.guest);
         self.request.issue_cookie(&new, guest.as_deref());
-        self.request.set_resolved(new.clone());
-        self.id = new;
-        Ok(&self.id)
+        self.request.set_resolved(self.handle.clone());
+        Ok(self.handle.id())
     }
 }

@@ -29,7 +29,7 @@
 //! where the runtime allows it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::MutexGuard;
 
@@ -48,10 +48,6 @@ use crate::store::{SnapshotRecord, StoreError};
 /// [`HostInner::expire_stored`]): a burst of expiries never takes more than this many
 /// instances or `max_sessions` places.
 pub(crate) const EXPIRY_WAKES: usize = 16;
-
-/// Polls for the successor of a retired session ([`HostInner::successor`]): a few yields,
-/// then 1 ms sleeps, about a second in all.
-const SUCCESSOR_POLLS: u32 = 1_000;
 
 /// What storing a live session's snapshot came to.
 enum Stored {
@@ -197,33 +193,22 @@ pub(crate) async fn save_and_end(session: &Arc<Session>, env: &Arc<SessionEnv>) 
 }
 
 impl SessionEnv {
-    /// The session with this ID: live, or woken from the store.
-    pub(crate) async fn resolve(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionError> {
-        if let Some(session) = self.registry.get_live(id) {
-            return Ok(session);
-        }
-        self.wake(id).await
-    }
-
     /// Whether a session with this ID is hibernated.
     pub(crate) fn is_hibernated(&self, id: &str) -> bool {
         self.store.contains(id).unwrap_or(false)
     }
 
-    /// Wakes a hibernated session for a message (see the module docs). One whose idle TTL
-    /// ran out is not woken for it: it is ended as the reaper would ([`Self::expire_stored`])
-    /// and the message gets `session_not_found`.
-    async fn wake(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionError> {
-        let not_found = || crate::id::not_found(id);
-        let record = match blocking(|| self.store.get(id)) {
-            Ok(Some(record)) => record,
-            // Another waker may have registered the session and removed its record since
-            // the caller looked in the registry: look there again before giving up.
-            Ok(None) => return self.successor(id).await,
-            Err(error) => return Err(self.unreadable(id, error)),
-        };
+    /// Wakes the hibernated session `id`, stored as `record`, for a message (see the module
+    /// docs). One whose idle TTL ran out is not woken for it: it is ended as the reaper would
+    /// ([`Self::expire_stored`]) and the message gets `session_not_found`. `already_started`
+    /// when another waker registered it first (the resolver then finds that one).
+    pub(crate) async fn wake(
+        self: &Arc<Self>,
+        id: &str,
+        record: SnapshotRecord,
+    ) -> Result<Arc<Session>, SessionError> {
         if self.end_if_expired(id, &record) {
-            return Err(not_found());
+            return Err(crate::id::not_found(id));
         }
         self.wake_record(id, record).await
     }
@@ -241,30 +226,6 @@ impl SessionEnv {
         expired
     }
 
-    /// The live session under `id`, when no record of it is stored. The registry may hold a
-    /// retired object for a moment: one being hibernated (gone once its thread removes it),
-    /// or one whose successor is about to take its place (a wake that took the record, an
-    /// upgrade). Lookups pass over it; this waits, boundedly, for the successor, so that a
-    /// thread preempted between the two steps costs its senders a wait, not an error.
-    async fn successor(&self, id: &str) -> Result<Arc<Session>, SessionError> {
-        for attempt in 0..SUCCESSOR_POLLS {
-            if let Some(session) = self.registry.get_live(id) {
-                return Ok(session);
-            }
-            if !self.registry.contains(id) {
-                break; // nothing in between: the session is gone
-            }
-            if attempt < 8 {
-                tokio::task::yield_now().await;
-            } else {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-        self.registry
-            .get_live(id)
-            .ok_or_else(|| crate::id::not_found(id))
-    }
-
     /// Ends a hibernated session whose idle TTL ran out the way a live one ends: woken
     /// (instantiate + `restore`), then `terminate(idle-timeout)`, so the guest can flush or
     /// publish a last event and subscribers see the reason. At most [`EXPIRY_WAKES`] such
@@ -279,7 +240,12 @@ impl SessionEnv {
             Ok(Some(record)) => record,
             _ => return, // woken, dropped or expired by someone else meanwhile
         };
-        match self.wake_record(id, record).await {
+        let woken = match self.wake_record(id, record).await {
+            // Woken by a message meanwhile: that session is the one to end.
+            Err(SessionError::AlreadyStarted) => self.live_session(id),
+            woken => woken,
+        };
+        match woken {
             Ok(session) => {
                 self.counters.expired.add(1);
                 tracing::info!(
@@ -339,7 +305,7 @@ impl SessionEnv {
                 );
                 Ok(session)
             }
-            Err(SessionError::AlreadyStarted) => self.successor(id).await,
+            Err(e @ SessionError::AlreadyStarted) => Err(e),
             Err(
                 e @ (SessionError::SessionLimitReached { .. }
                 | SessionError::ShuttingDown
@@ -417,7 +383,7 @@ impl SessionEnv {
                 // A timer is due: wake the session; its timers are re-armed and fire.
                 let (env, id) = (Arc::clone(self), id.to_string());
                 tokio::spawn(async move {
-                    if let Err(error) = env.resolve(&id).await {
+                    if let Err(error) = crate::session::resolver::resolve(&env, &id).await {
                         tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "could not wake a session for its timer");
                     }
                 });

@@ -11,6 +11,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod live;
 pub(crate) mod reaper;
 pub(crate) mod registry;
+pub(crate) mod resolver;
 pub(crate) mod state;
 pub(crate) mod supervisor;
 pub(crate) mod timers;

@@ -54,6 +54,11 @@ impl SessionRegistry {
             .cloned()
     }
 
+    /// The object under `id`, retired or not.
+    pub(crate) fn get_any(&self, id: &str) -> Option<Arc<Session>> {
+        self.map.pin().get(id).cloned()
+    }
+
     pub(crate) fn contains(&self, id: &str) -> bool {
         self.map.pin().contains_key(id)
     }
