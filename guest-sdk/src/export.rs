@@ -82,7 +82,7 @@ pub fn terminate<S: Session>(slot: &'static Slot<S>, reason: WitStopReason) {
         WitStopReason::IdleTimeout => StopReason::IdleTimeout,
         WitStopReason::Shutdown => StopReason::Shutdown,
         WitStopReason::Killed(why) => StopReason::Killed(why),
-        WitStopReason::Limit(which) => StopReason::Limit(which),
+        WitStopReason::Limit(which) => StopReason::Limit(which.into()),
         WitStopReason::Crashed(trap) => StopReason::Crashed(trap),
         WitStopReason::Upgrade => StopReason::Upgrade,
     };

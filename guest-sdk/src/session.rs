@@ -7,8 +7,6 @@
 //! `snapshot`, then at most one `terminate`. No two methods ever run at the
 //! same time, so the state needs no locking.
 
-use std::fmt;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -85,44 +83,10 @@ pub trait Session: Sized + 'static {
     }
 }
 
-/// Why a session ended; mirrors the WIT variant `stop-reason`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum StopReason {
-    /// The application ended the session (`Host::terminate`, logout).
-    Normal,
-    /// The guest asked to stop with [`ctx::stop`](crate::ctx::stop); carries
-    /// the reason it gave.
-    Requested(String),
-    /// No call, cast or touch reached the session within its idle TTL.
-    IdleTimeout,
-    /// The host is shutting down gracefully.
-    Shutdown,
-    /// The host killed the session (an operator, or a caller that abandoned a
-    /// call while the guest was running); carries why.
-    Killed(String),
-    /// The guest exceeded a limit; carries which. Subscribers see it, the
-    /// guest never does (its instance cannot run any more).
-    Limit(String),
-    /// The guest trapped and could not be restarted. Subscribers only.
-    Crashed(String),
-    /// The session moves to a new version of its guest; `snapshot` follows.
-    Upgrade,
-}
-
-impl fmt::Display for StopReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StopReason::Normal => f.write_str("normal"),
-            StopReason::Requested(why) => write!(f, "requested: {why}"),
-            StopReason::IdleTimeout => f.write_str("idle timeout"),
-            StopReason::Shutdown => f.write_str("shutdown"),
-            StopReason::Killed(why) => write!(f, "killed: {why}"),
-            StopReason::Limit(which) => write!(f, "limit exceeded: {which}"),
-            StopReason::Crashed(trap) => write!(f, "crashed: {trap}"),
-            StopReason::Upgrade => f.write_str("upgrade"),
-        }
-    }
-}
+/// Why a session ended; mirrors the WIT variant `stop-reason`. The host's own type: one
+/// definition for host and guest (`Display` is `kind` or `kind: detail`, e.g.
+/// `idle_timeout`, `requested: done`).
+pub use sessionhost_wire::{LimitKind, StopReason};
 
 #[cfg(test)]
 mod tests {
@@ -161,10 +125,10 @@ mod tests {
             StopReason::Requested("done".into()).to_string(),
             "requested: done"
         );
-        assert_eq!(StopReason::IdleTimeout.to_string(), "idle timeout");
+        assert_eq!(StopReason::IdleTimeout.to_string(), "idle_timeout");
         assert_eq!(
-            StopReason::Limit("fuel".into()).to_string(),
-            "limit exceeded: fuel"
+            StopReason::Limit("out_of_fuel".into()).to_string(),
+            "limit: out_of_fuel"
         );
     }
 }

@@ -109,28 +109,44 @@ pub enum SessionError {
 }
 
 impl SessionError {
+    /// Every [`kind`](Self::kind), in a fixed order: the one list the metrics' outcome
+    /// labels and the HTTP layer's table are made from.
+    pub const KINDS: [&'static str; 14] = [
+        "invalid_session_id",
+        "session_limit_reached",
+        "rate_limited",
+        "session_not_found",
+        "already_started",
+        "timeout",
+        "guest_error",
+        "guest_trap",
+        "mailbox_full",
+        "message_too_large",
+        "guest_not_found",
+        "invalid_guest",
+        "shutting_down",
+        "start_failed",
+    ];
+
     /// The stable, machine-readable name of this error, as used in HTTP problem bodies and
-    /// metric labels: `invalid_session_id`, `session_limit_reached`, `rate_limited`,
-    /// `session_not_found`, `already_started`, `timeout`, `guest_error`, `guest_trap`,
-    /// `mailbox_full`, `message_too_large`, `guest_not_found`, `invalid_guest`,
-    /// `shutting_down`, `start_failed`.
+    /// metric labels: one of [`KINDS`](Self::KINDS).
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::InvalidSessionId { .. } => "invalid_session_id",
-            Self::SessionLimitReached { .. } => "session_limit_reached",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::SessionNotFound => "session_not_found",
-            Self::AlreadyStarted => "already_started",
-            Self::Timeout { .. } => "timeout",
-            Self::GuestError(_) => "guest_error",
-            Self::GuestTrap { .. } => "guest_trap",
-            Self::MailboxFull { .. } | Self::MailboxBytesFull { .. } => "mailbox_full",
-            Self::MessageTooLarge { .. } => "message_too_large",
-            Self::GuestNotFound { .. } => "guest_not_found",
-            Self::InvalidGuest(_) => "invalid_guest",
-            Self::ShuttingDown => "shutting_down",
-            Self::StartFailed { .. } => "start_failed",
-        }
+        Self::KINDS[match self {
+            Self::InvalidSessionId { .. } => 0,
+            Self::SessionLimitReached { .. } => 1,
+            Self::RateLimited { .. } => 2,
+            Self::SessionNotFound => 3,
+            Self::AlreadyStarted => 4,
+            Self::Timeout { .. } => 5,
+            Self::GuestError(_) => 6,
+            Self::GuestTrap { .. } => 7,
+            Self::MailboxFull { .. } | Self::MailboxBytesFull { .. } => 8,
+            Self::MessageTooLarge { .. } => 9,
+            Self::GuestNotFound { .. } => 10,
+            Self::InvalidGuest(_) => 11,
+            Self::ShuttingDown => 12,
+            Self::StartFailed { .. } => 13,
+        }]
     }
 
     /// The human message: the same text as `Display` (kept for readers coming from

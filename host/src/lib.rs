@@ -89,7 +89,7 @@ pub use info::{
 pub use metrics::{
     CALL_OUTCOMES, CounterSnapshot, DURATION_BUCKETS, MetricsSnapshot, STOP_REASONS,
 };
-pub use reason::StopReason;
+pub use reason::{LimitKind, StopReason};
 pub use session::lifecycle::{RestoreFrom, StartOptions};
 
 /// For the benchmarks' baselines only: the engine exactly as a [`Host`] configures it, so a

@@ -14,36 +14,20 @@ use serde::Serialize;
 use crate::error::SessionError;
 use crate::reason::StopReason;
 
-/// Outcomes of a call, as `calls_total{outcome}` labels: `ok` or an error kind.
-pub const CALL_OUTCOMES: [&str; 15] = [
-    "ok",
-    "invalid_session_id",
-    "session_limit_reached",
-    "rate_limited",
-    "session_not_found",
-    "already_started",
-    "timeout",
-    "guest_error",
-    "guest_trap",
-    "mailbox_full",
-    "message_too_large",
-    "guest_not_found",
-    "invalid_guest",
-    "shutting_down",
-    "start_failed",
-];
+/// Outcomes of a call, as `calls_total{outcome}` labels: `ok`, then every error kind
+/// ([`SessionError::KINDS`]).
+pub const CALL_OUTCOMES: [&str; SessionError::KINDS.len() + 1] = {
+    let mut outcomes = ["ok"; SessionError::KINDS.len() + 1];
+    let mut i = 0;
+    while i < SessionError::KINDS.len() {
+        outcomes[i + 1] = SessionError::KINDS[i];
+        i += 1;
+    }
+    outcomes
+};
 
-/// Stop reasons, as `sessions_stopped_total{reason}` labels.
-pub const STOP_REASONS: [&str; 8] = [
-    "normal",
-    "requested",
-    "idle_timeout",
-    "shutdown",
-    "killed",
-    "limit",
-    "crashed",
-    "upgrade",
-];
+/// Stop reasons, as `sessions_stopped_total{reason}` labels ([`StopReason::KINDS`]).
+pub const STOP_REASONS: [&str; StopReason::KINDS.len()] = StopReason::KINDS;
 
 /// Upper bounds of the call-duration histogram buckets, in seconds (Prometheus `le`).
 pub const DURATION_BUCKETS: [f64; 12] = [

@@ -15,39 +15,6 @@ use crate::runtime::layout::Footprint;
 /// The interface every guest must export.
 pub const SESSION_EXPORT: &str = "sessionhost:session/session@0.1.0";
 
-/// Interfaces the host provides without version: ours at 0.1, WASI at 0.2.
-const PROVIDED: &[(&str, &str)] = &[
-    ("sessionhost:session/host", "0.1"),
-    ("sessionhost:session/types", "0.1"),
-    ("wasi:cli/environment", "0.2"),
-    ("wasi:cli/exit", "0.2"),
-    ("wasi:cli/stdin", "0.2"),
-    ("wasi:cli/stdout", "0.2"),
-    ("wasi:cli/stderr", "0.2"),
-    ("wasi:cli/terminal-input", "0.2"),
-    ("wasi:cli/terminal-output", "0.2"),
-    ("wasi:cli/terminal-stdin", "0.2"),
-    ("wasi:cli/terminal-stdout", "0.2"),
-    ("wasi:cli/terminal-stderr", "0.2"),
-    ("wasi:clocks/monotonic-clock", "0.2"),
-    ("wasi:clocks/wall-clock", "0.2"),
-    ("wasi:filesystem/types", "0.2"),
-    ("wasi:filesystem/preopens", "0.2"),
-    ("wasi:io/error", "0.2"),
-    ("wasi:io/poll", "0.2"),
-    ("wasi:io/streams", "0.2"),
-    ("wasi:random/random", "0.2"),
-    ("wasi:random/insecure", "0.2"),
-    ("wasi:random/insecure-seed", "0.2"),
-    ("wasi:sockets/network", "0.2"),
-    ("wasi:sockets/instance-network", "0.2"),
-    ("wasi:sockets/tcp", "0.2"),
-    ("wasi:sockets/tcp-create-socket", "0.2"),
-    ("wasi:sockets/udp", "0.2"),
-    ("wasi:sockets/udp-create-socket", "0.2"),
-    ("wasi:sockets/ip-name-lookup", "0.2"),
-];
-
 /// Interfaces some language runtimes import whether or not the guest uses them (the
 /// JavaScript runtime imports `wasi:http` for `fetch`). A session has no network, so the host
 /// links every function of these as one that traps, naming the import; the component loads,
@@ -58,24 +25,25 @@ const STUBBED: &[(&str, &str)] = &[
 ];
 
 /// Whether `import` (`package/interface@version`) is one of `list`, by version series.
-fn listed(list: &[(&str, &str)], import: &str) -> bool {
+fn listed<'a>(mut list: impl Iterator<Item = (&'a str, &'a str)>, import: &str) -> bool {
     let (name, version) = import.split_once('@').unwrap_or((import, ""));
-    list.iter().any(|(provided, series)| {
-        *provided == name
+    list.any(|(provided, series)| {
+        provided == name
             && version
                 .strip_prefix(series)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
     })
 }
 
-/// Whether the host links an import of this name (`package/interface@version`).
+/// Whether the host links an import of this name (`package/interface@version`): one of the
+/// interfaces the runtime's linker links.
 pub(crate) fn is_provided(import: &str) -> bool {
-    listed(PROVIDED, import)
+    listed(crate::runtime::linked_interfaces(), import)
 }
 
 /// Whether the host links an import of this name as functions that trap.
 pub(crate) fn is_stubbed(import: &str) -> bool {
-    listed(STUBBED, import)
+    listed(STUBBED.iter().copied(), import)
 }
 
 /// Footprints the bytes: is it a well-formed component, and what memories does it define?

@@ -20,7 +20,7 @@ impl From<&crate::reason::StopReason> for WitStopReason {
             R::IdleTimeout => Self::IdleTimeout,
             R::Shutdown => Self::Shutdown,
             R::Killed(s) => Self::Killed(s.clone()),
-            R::Limit(s) => Self::Limit(s.clone()),
+            R::Limit(which) => Self::Limit(which.to_string()),
             R::Crashed(s) => Self::Crashed(s.clone()),
             R::Upgrade => Self::Upgrade,
         }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use wasmtime::Store;
 
 use crate::error::{SessionError, TrapKind};
-use crate::reason::StopReason;
+use crate::reason::{LimitKind, StopReason};
 use crate::runtime::bindings::exports::sessionhost::session::session::Guest as Exports;
 use crate::runtime::bindings::{SessionGuest, SessionGuestPre};
 use crate::runtime::ctx::{LimitExceeded, SessionCtx};
@@ -144,25 +144,25 @@ fn failure(store: &Store<SessionCtx>, error: &wasmtime::Error, timeout_ms: u64) 
         TrapKind::Interrupted => {
             return Failure {
                 error: SessionError::Timeout { ms: timeout_ms },
-                reason: StopReason::Limit("timeout".into()),
+                reason: StopReason::Limit(LimitKind::Timeout),
             };
         }
         TrapKind::OutOfFuel => (
             "the message used up its fuel (fuel_per_call)".to_string(),
-            StopReason::Limit("out_of_fuel".into()),
+            StopReason::Limit(LimitKind::OutOfFuel),
         ),
         TrapKind::MemoryLimit => (
             match error.downcast_ref::<LimitExceeded>() {
                 Some(e) => e.to_string(),
                 None => "memory limit exceeded".to_string(),
             },
-            StopReason::Limit("memory_limit".into()),
+            StopReason::Limit(LimitKind::MemoryLimit),
         ),
         TrapKind::BlockingLimit => (
             "the guest blocked in a WASI call while the host's max_blocked_messages \
              messages were already blocked"
                 .to_string(),
-            StopReason::Limit("blocking_limit".into()),
+            StopReason::Limit(LimitKind::BlockingLimit),
         ),
         other => {
             let text = describe(other).to_string();

@@ -89,6 +89,22 @@ impl Runtime {
     }
 }
 
+/// The interfaces of our own contract the linker links (from the bindings of
+/// `wit/session.wit`), and their version series.
+const CONTRACT: (&[&str], &str) = (
+    &["sessionhost:session/host", "sessionhost:session/types"],
+    "0.1",
+);
+
+/// Every interface a guest may import, with its version series: what [`guest_linker`] links
+/// (`sessionhost check` and guest loading read it).
+pub(crate) fn linked_interfaces() -> impl Iterator<Item = (&'static str, &'static str)> {
+    let (ours, series) = CONTRACT;
+    ours.iter()
+        .map(move |name| (*name, series))
+        .chain(wasi_link::interfaces().map(|name| (name, wasi_link::WASI_SERIES)))
+}
+
 /// WASI and `sessionhost:session/host`, for guests compiled with `engine`.
 fn guest_linker(engine: &Engine) -> Result<Linker<SessionCtx>, HostError> {
     let mut linker = Linker::new(engine);

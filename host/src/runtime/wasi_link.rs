@@ -41,38 +41,107 @@ use crate::runtime::offload::{BlockingLimit, Offload, WaitError, wait_blocking};
 
 type T = SessionCtx;
 
+/// Links one WASI interface.
+type Add = fn(&mut Linker<T>) -> wasmtime::Result<()>;
+
+/// Every WASI 0.2 interface the host links, by name, with how it is linked: the one list
+/// that links them ([`add_to_linker`]) and says which imports a guest may have
+/// ([`crate::runtime::linked_interfaces`], read by `sessionhost check`).
+const WASI: &[(&str, Add)] = &[
+    ("wasi:clocks/wall-clock", |l| {
+        b::clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)
+    }),
+    ("wasi:clocks/monotonic-clock", |l| {
+        b::clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)
+    }),
+    ("wasi:filesystem/preopens", |l| {
+        b::filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)
+    }),
+    ("wasi:random/random", |l| {
+        b::random::random::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())
+    }),
+    ("wasi:random/insecure", |l| {
+        b::random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())
+    }),
+    ("wasi:random/insecure-seed", |l| {
+        b::random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())
+    }),
+    ("wasi:cli/exit", |l| {
+        b::cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:cli/environment", |l| {
+        b::cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:cli/stdin", |l| {
+        b::cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:cli/stdout", |l| {
+        b::cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:cli/stderr", |l| {
+        b::cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:cli/terminal-input", |l| {
+        b::cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:cli/terminal-output", |l| {
+        b::cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:cli/terminal-stdin", |l| {
+        b::cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:cli/terminal-stdout", |l| {
+        b::cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:cli/terminal-stderr", |l| {
+        b::cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)
+    }),
+    ("wasi:sockets/tcp-create-socket", |l| {
+        b::sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)
+    }),
+    ("wasi:sockets/instance-network", |l| {
+        b::sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)
+    }),
+    ("wasi:sockets/network", |l| {
+        b::sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)
+    }),
+    ("wasi:sockets/ip-name-lookup", |l| {
+        b::sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)
+    }),
+    ("wasi:io/error", |l| {
+        wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, Table>(l, |t| t.ctx().table)
+    }),
+    ("wasi:io/poll", |l| {
+        sync_poll::add_to_linker::<T, Bounded>(l, bounded_io)
+    }),
+    ("wasi:io/streams", |l| {
+        sync_streams::add_to_linker::<T, Bounded>(l, bounded_io)
+    }),
+    ("wasi:filesystem/types", |l| {
+        b::sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)
+    }),
+    ("wasi:sockets/tcp", |l| {
+        b::sync::sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)
+    }),
+    ("wasi:sockets/udp", |l| {
+        b::sync::sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)
+    }),
+    ("wasi:sockets/udp-create-socket", |l| {
+        b::sync::sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)
+    }),
+];
+
+/// The version series of the WASI interfaces linked.
+pub(crate) const WASI_SERIES: &str = "0.2";
+
 /// Adds all of WASI 0.2 to `linker`, synchronously. See the module docs.
 pub(crate) fn add_to_linker(l: &mut Linker<T>) -> wasmtime::Result<()> {
-    b::clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
-    b::clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
-    b::filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
-    b::random::random::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
-    b::random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
-    b::random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
-    b::cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    b::sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    b::sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    b::sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
-    b::sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    WASI.iter().try_for_each(|(_, add)| add(l))
+}
 
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, Table>(l, |t| t.ctx().table)?;
-    sync_poll::add_to_linker::<T, Bounded>(l, bounded_io)?;
-    sync_streams::add_to_linker::<T, Bounded>(l, bounded_io)?;
-
-    b::sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
-    b::sync::sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    b::sync::sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    b::sync::sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
-    Ok(())
+/// The names of the WASI interfaces [`add_to_linker`] links.
+pub(crate) fn interfaces() -> impl Iterator<Item = &'static str> {
+    WASI.iter().map(|(name, _)| *name)
 }
 
 struct Table;

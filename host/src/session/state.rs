@@ -859,7 +859,7 @@ impl Session {
         };
         self.state.store(STATE_ENDING, Ordering::SeqCst);
         let started = Instant::now();
-        if reason.instance_usable() && !live.poisoned {
+        if crate::reason::instance_usable(&reason) && !live.poisoned {
             let wit_reason = (&reason).into();
             let outcome =
                 self.run_on_own_account(env, &mut live, |e, s| e.call_terminate(s, &wit_reason));
