@@ -176,7 +176,7 @@ impl Host {
     ) -> Result<GuestInfo, GuestLoadError> {
         let (done, result) = tokio::sync::oneshot::channel();
         let (host, owned_name, bytes) = (self.clone(), name.to_string(), bytes.to_vec());
-        tokio::spawn(async move {
+        self.env.tasks.spawn(async move {
             let name = owned_name;
             let inner = &host.env;
             let upgrade = options.is_none();
@@ -187,10 +187,17 @@ impl Host {
                     .map(|current| current.options.clone())
                     .unwrap_or_default()
             });
-            let wanted = || !done.is_closed();
+            // Not started once nobody waits for it or the host shuts down.
+            let wanted = || !done.is_closed() && !inner.is_shutting_down();
             let loaded =
                 guest::compile(host.compiler(), &name, &bytes, label, options, &wanted).await;
-            let loaded = loaded.map(|guest| {
+            let loaded = loaded.and_then(|guest| {
+                if inner.is_shutting_down() {
+                    return Err(GuestLoadError {
+                        name: name.clone(),
+                        reason: "the host is shutting down".into(),
+                    });
+                }
                 let guest = Arc::new(guest);
                 inner.guests.insert(Arc::clone(&guest));
                 if upgrade {
@@ -199,7 +206,7 @@ impl Host {
                         crate::session::upgrade::migrate_all(inner, &guest);
                     }
                 }
-                guest.info()
+                Ok(guest.info())
             });
             if let Err(Ok(info)) = done.send(loaded) {
                 tracing::info!(target: "sessionhost::guest", guest = %name, version = %info.version, "guest loaded after its requester stopped waiting");
@@ -595,8 +602,10 @@ impl Host {
     }
 
     /// Stops accepting new sessions and ends every live one with reason `shutdown` (their
-    /// queued casts are handled and their `terminate` runs first). Calls made after this
-    /// still reach sessions that have not ended yet.
+    /// queued casts are handled and their `terminate` runs first), then waits for every task
+    /// the sessions left running (drainers, endings, wakes, migrations, expiry work) and for
+    /// guest loads already compiling (loads not yet started do not start). Calls made after
+    /// this still reach sessions that have not ended yet.
     pub async fn shutdown(&self) -> ShutdownReport {
         self.env.stop_accepting();
         let mut tasks = tokio::task::JoinSet::new();
@@ -622,6 +631,10 @@ impl Host {
                 report.saved += usize::from(saved);
             }
         }
+        // Then whatever the sessions left running: drainers, endings, wakes, migrations,
+        // expiry work and guest loads already compiling.
+        self.env.tasks.close();
+        self.env.tasks.wait().await;
         if let Some(writer) = &self.env.checkpoints {
             let _ = writer.flush().await;
         }

@@ -45,6 +45,9 @@ pub(crate) struct SessionEnv {
     pub(crate) expiry_wakes: tokio::sync::Semaphore,
     /// The subscribers' byte and count budgets, shared by every session's event hub.
     pub(crate) events: Arc<EventBudget>,
+    /// Every task sessions spawn — drainers, endings, expiry and hibernation work, timer
+    /// wakes, migrations — so that a shutdown can wait for them (`Host::shutdown`).
+    pub(crate) tasks: tokio_util::task::TaskTracker,
     /// Bytes of every session's pending messages (see `mailbox.rs`).
     pub(crate) pending_bytes: AtomicUsize,
     /// Live sessions, counted against `max_sessions`. Taken before a session is
@@ -81,6 +84,7 @@ impl SessionEnv {
             checkpoints,
             expiry_wakes: tokio::sync::Semaphore::new(crate::session::hibernate::EXPIRY_WAKES),
             events: EventBudget::new(&config),
+            tasks: tokio_util::task::TaskTracker::new(),
             pending_bytes: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
             rate: RateLimiter::new(config.rate_limit),

@@ -221,7 +221,9 @@ impl SessionEnv {
             .is_some_and(|deadline| deadline <= self.clock.now_ms());
         if expired {
             let (env, id) = (Arc::clone(self), id.to_string());
-            tokio::spawn(async move { env.expire_stored(&id).await });
+            env.tasks
+                .clone()
+                .spawn(async move { env.expire_stored(&id).await });
         }
         expired
     }
@@ -382,7 +384,7 @@ impl SessionEnv {
             Some(deadline) if deadline <= now => {
                 // A timer is due: wake the session; its timers are re-armed and fire.
                 let (env, id) = (Arc::clone(self), id.to_string());
-                tokio::spawn(async move {
+                env.tasks.clone().spawn(async move {
                     if let Err(error) = crate::session::resolver::resolve(&env, &id).await {
                         tracing::warn!(target: "sessionhost::session", session_id = %id, %error, "could not wake a session for its timer");
                     }

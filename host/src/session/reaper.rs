@@ -119,7 +119,8 @@ fn fire(
         Watched::Hibernated(id) => {
             let env = Arc::clone(env);
             // The store may block (a durable one writes to disk).
-            tokio::task::spawn_blocking(move || env.expire_hibernated(&id));
+            let tasks = env.tasks.clone();
+            tasks.spawn_blocking(move || env.expire_hibernated(&id));
             None
         }
     };
@@ -137,7 +138,7 @@ fn fire(
         }
         Some(_) => {
             let env = Arc::clone(env);
-            tokio::spawn(async move {
+            env.tasks.clone().spawn(async move {
                 if let Some(later) = session.on_deadline(&env).await {
                     env.reaper.watch(&env, &session, later);
                 }

@@ -597,7 +597,7 @@ impl Session {
             return;
         }
         let (session, env) = (Arc::clone(self), Arc::clone(env));
-        tokio::spawn(async move {
+        env.tasks.clone().spawn(async move {
             loop {
                 {
                     let mut slot = session.slot.lock().await;
@@ -944,7 +944,7 @@ impl Session {
             }
         }
         let (session, env) = (Arc::clone(self), Arc::clone(env));
-        let ended = tokio::spawn(async move {
+        let ended = env.tasks.clone().spawn(async move {
             let mut slot = session.slot.lock().await;
             if ending == Ending::Drain {
                 session.prepare_locked(&mut slot, &env);

@@ -43,7 +43,7 @@ pub(crate) fn migrate_all(env: &Arc<SessionEnv>, guest: &Arc<Guest>) {
         .collect();
     for session in sessions {
         let (env, guest) = (Arc::clone(env), Arc::clone(guest));
-        tokio::spawn(async move {
+        env.tasks.clone().spawn(async move {
             let started = Instant::now();
             loop {
                 match migrate(&env, &session, &guest).await {
