@@ -133,8 +133,10 @@ SOAK_ARGS ?=
 soak: setup-rust
 	$(CARGO) run --release -p sessionhost-bench --bin soak -- $(SOAK_ARGS)
 
-## lint: formatting and clippy, warnings as errors (host and guests).
+## lint: formatting, clippy (warnings as errors, host and guests), and the library's layer
+## rule (scripts/check_layers.py: imports point down, see host/src/lib.rs).
 lint: setup-rust
+	python3 scripts/check_layers.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target $(GUEST_TARGET) --target-dir target/guests \

@@ -11,7 +11,8 @@
 //! `event` field: `session.start`, `session.stop` (info), `session.call`, `session.cast` (debug),
 //! with the session ID, guest, duration and outcome.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::config::{GuestOptions, HostConfig};
 use crate::error::{GuestLoadError, HostError, SessionError};
 use crate::events::SessionEvents;
+use crate::guest::watch::{GuestsDir, LoadOutcome, Loader};
 use crate::guest::{self, CompileCache};
 use crate::id::{self, SessionId};
 use crate::info::{GuestInfo, HibernatedInfo, HostStats, SessionInfo, SessionStatus};
@@ -222,8 +224,8 @@ impl Host {
 
     /// Live sessions per guest name and version hash (for operators: which versions are
     /// still in use).
-    pub fn sessions_by_version(&self) -> std::collections::BTreeMap<(String, String), usize> {
-        let mut counts = std::collections::BTreeMap::new();
+    pub fn sessions_by_version(&self) -> BTreeMap<(String, String), usize> {
+        let mut counts = BTreeMap::new();
         for session in self.env.registry.sessions() {
             let key = (
                 session.guest.name.to_string(),
@@ -564,7 +566,7 @@ impl Host {
     /// Counters, the call-duration histogram and per-guest figures, for an exporter such as
     /// the HTTP server's `/metrics`. Walks the live sessions for the per-guest figures.
     pub fn metrics(&self) -> MetricsSnapshot {
-        let mut by_guest = std::collections::BTreeMap::<String, (u64, u64)>::new();
+        let mut by_guest = BTreeMap::<String, (u64, u64)>::new();
         for session in self.env.registry.sessions() {
             let info = session.info(&self.env);
             let entry = by_guest.entry(info.guest).or_default();
@@ -642,6 +644,38 @@ impl Host {
             tracing::error!(target: "sessionhost::session", %error, "flushing the snapshot store failed");
         }
         report
+    }
+}
+
+impl GuestsDir {
+    /// Loads every `*.wasm` in `dir` into `host` (the outcome of each, in name order), then
+    /// watches the directory. A guest loaded for the first time gets its entry in `options`
+    /// (defaults otherwise); a new version keeps the options of the one it replaces.
+    pub async fn watch(
+        host: Host,
+        dir: impl Into<PathBuf>,
+        options: BTreeMap<String, GuestOptions>,
+    ) -> Result<(Self, Vec<LoadOutcome>), notify::Error> {
+        Self::start(host, dir.into(), options).await
+    }
+}
+
+impl Loader for Host {
+    fn current(&self, name: &str) -> Option<String> {
+        self.env.guests.get(name).map(|g| g.version.hash.clone())
+    }
+
+    async fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        options: GuestOptions,
+    ) -> Result<GuestInfo, GuestLoadError> {
+        if self.env.guests.get(name).is_some() {
+            self.upgrade_guest(name, bytes, None).await
+        } else {
+            self.load_guest_with(name, bytes, options).await
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! [`GuestsDir::watch`] loads what the directory holds, then a `notify` watcher (inotify on
 //! Linux) reports changes to a task that waits for writes to settle (a copy arrives in
-//! several writes), reads the file and calls [`Host::upgrade_guest`]: the component is
+//! several writes), reads the file and loads it through its [`Loader`] (the host facade:
+//! `Host::upgrade_guest` for a guest already loaded): the component is
 //! validated first, so a bad or half-written file never replaces a good version — the error
 //! is logged and the current version keeps serving. A file whose content did not change is
 //! skipped. Removing a file changes nothing: the guest keeps serving until it is replaced.
@@ -17,9 +18,24 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::config::GuestOptions;
 use crate::error::GuestLoadError;
 use crate::guest::content_hash;
-use crate::{GuestInfo, GuestOptions, Host};
+use crate::info::GuestInfo;
+
+/// What a guests directory loads into (the host facade).
+pub(crate) trait Loader: Send + Sync + 'static {
+    /// The content hash of the version loaded under `name`, if one is.
+    fn current(&self, name: &str) -> Option<String>;
+    /// Loads `bytes` as `name`: a new version, keeping its options, when one is loaded; else
+    /// a first load with `options`.
+    fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        options: GuestOptions,
+    ) -> impl Future<Output = Result<GuestInfo, GuestLoadError>> + Send;
+}
 
 /// How long a file must be quiet before it is (re)loaded.
 const SETTLE: Duration = Duration::from_millis(200);
@@ -41,15 +57,13 @@ impl Drop for GuestsDir {
 pub type LoadOutcome = (String, Result<GuestInfo, GuestLoadError>);
 
 impl GuestsDir {
-    /// Loads every `*.wasm` in `dir` into `host` (the outcome of each, in name order), then
-    /// watches the directory. A guest loaded for the first time gets its entry in `options`
-    /// (defaults otherwise); a new version keeps the options of the one it replaces.
-    pub async fn watch(
-        host: Host,
-        dir: impl Into<PathBuf>,
+    /// Loads every `*.wasm` in `dir` through `host` (the outcome of each, in name order),
+    /// then watches the directory (see `GuestsDir::watch`).
+    pub(crate) async fn start<L: Loader>(
+        host: L,
+        dir: PathBuf,
         options: BTreeMap<String, GuestOptions>,
     ) -> Result<(Self, Vec<LoadOutcome>), notify::Error> {
-        let dir = dir.into();
         let mut loaded = Vec::new();
         let mut names = BTreeSet::new();
         for entry in std::fs::read_dir(&dir).map_err(notify::Error::io)? {
@@ -98,25 +112,20 @@ fn guest_name(path: &Path) -> Option<String> {
     Some(name.to_string())
 }
 
-/// Loads `bytes` as guest `name`: a new version of a loaded guest, or a first load with its
-/// configured options.
-async fn load(
-    host: &Host,
+/// Loads `bytes` as guest `name`, with its configured options if it is a first load.
+async fn load<L: Loader>(
+    host: &L,
     name: &str,
     bytes: &[u8],
     options: &BTreeMap<String, GuestOptions>,
 ) -> Result<GuestInfo, GuestLoadError> {
-    if host.guests().iter().any(|g| g.name == name) {
-        host.upgrade_guest(name, bytes, None).await
-    } else {
-        let options = options.get(name).cloned().unwrap_or_default();
-        host.load_guest_with(name, bytes, options).await
-    }
+    let options = options.get(name).cloned().unwrap_or_default();
+    host.load(name, bytes, options).await
 }
 
 /// The watcher's task: collects changed paths until they settle, then reloads each.
-async fn reload(
-    host: Host,
+async fn reload<L: Loader>(
+    host: L,
     mut changes: mpsc::UnboundedReceiver<PathBuf>,
     options: BTreeMap<String, GuestOptions>,
 ) {
@@ -133,8 +142,7 @@ async fn reload(
             let Ok(bytes) = std::fs::read(&path) else {
                 continue; // removed or renamed away meanwhile
             };
-            let current = host.guests().into_iter().find(|g| g.name == name);
-            if current.is_some_and(|g| g.version.hash == content_hash(&bytes)) {
+            if host.current(&name) == Some(content_hash(&bytes)) {
                 continue;
             }
             match load(&host, &name, &bytes, &options).await {
