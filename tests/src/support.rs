@@ -5,7 +5,7 @@
 //! creation rate limit, and short timeouts so hostile guests are stopped fast.
 //!
 //! Tests do not sleep to let something happen: they wait for the state or the event that
-//! says it happened ([`eventually`], [`eventually_some`], [`terminated`]), or
+//! says it happened ([`eventually`], [`eventually_some`], [`published`], [`terminated`]), or
 //! fake time (`tokio::time::pause`). A sleep left in a test is part of what it tests (a
 //! client that is slow on purpose) and a comment says so.
 
@@ -134,6 +134,23 @@ pub async fn eventually_some<T>(what: &str, mut attempt: impl AsyncFnMut() -> Op
             "timed out waiting: {what}"
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Waits (up to 10 s) for the next event of `events`, which must be a published one, and
+/// parses it as JSON: the hostile guest's `{"looping":true}` or `{"sleeping":true}` (its
+/// `loop` and `sleep_ms` calls with `"announce":true`) say that the call is running and
+/// holds the session.
+pub async fn published(events: &mut SessionEvents) -> Value {
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("the event stream is open");
+    match event {
+        SessionEvent::Published(bytes) => {
+            serde_json::from_slice(&bytes).expect("the guest published JSON")
+        }
+        other => panic!("expected a published event, got {other:?}"),
     }
 }
 
