@@ -155,11 +155,23 @@ pub async fn published(events: &mut SessionEvents) -> Value {
 }
 
 /// `sessionhost::guest` log lines of this test process, as (level, fields as text): what
-/// guests write through `log`, stdout and stderr, tagged with their session ID.
+/// guests write through `log`, stdout and stderr, tagged with their session ID, and what
+/// the host says about guests (loads, upgrades, rejected guest files).
 #[derive(Debug, Default)]
 pub struct GuestLogs(std::sync::Mutex<Vec<(tracing::Level, String)>>);
 
 impl GuestLogs {
+    /// The lines whose fields contain `text`.
+    pub fn containing(&self, text: &str) -> Vec<(tracing::Level, String)> {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(_, fields)| fields.contains(text))
+            .cloned()
+            .collect()
+    }
+
     /// The lines tagged with session `id`.
     pub fn of_session(&self, id: &str) -> Vec<(tracing::Level, String)> {
         let tag = format!("session_id={id}");
@@ -175,7 +187,8 @@ impl GuestLogs {
 
 /// The guest log lines of this process, captured by a global subscriber installed on first
 /// use: lines logged on any thread are seen (a guest message that runs long moves off its
-/// worker thread, where a thread-local subscriber would miss it). Tests filter by session.
+/// worker thread, where a thread-local subscriber would miss it). Tests filter by session or
+/// by text.
 ///
 /// # Panics
 /// When another global subscriber was installed first in this test binary.
