@@ -50,6 +50,8 @@ async fn headers_sent_byte_by_byte_are_cut_off_at_the_header_timeout() {
             if slow.write_all(&[*byte]).await.is_err() {
                 break;
             }
+            // The client's pace, not a wait for anything: 50 ms a byte, the 62 bytes take
+            // ten times the header timeout.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
@@ -86,7 +88,8 @@ async fn a_body_slower_than_the_request_timeout_gets_408() {
     )
     .await
     .unwrap();
-    // One byte every 200 ms: the whole body would take 20 s.
+    // One byte every 200 ms: the whole body would take 20 s. The sleep is the slow client's
+    // pace (what the test is about), not a wait for an event.
     let mut answer = String::new();
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;
