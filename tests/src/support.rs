@@ -1,7 +1,13 @@
-//! Helpers shared by the end-to-end tests: a host with the test guests loaded, JSON calls.
+//! Helpers shared by the end-to-end tests: a host with the test guests loaded, JSON calls,
+//! waits.
 //!
 //! Tests use small pools (`max_sessions` 64 by default) so that building a host is quick, no
 //! creation rate limit, and short timeouts so hostile guests are stopped fast.
+//!
+//! Tests do not sleep to let something happen: they wait for the state or the event that
+//! says it happened ([`eventually`], [`eventually_some`], [`published`], [`terminated`]), or
+//! fake time (`tokio::time::pause`). A sleep left in a test is part of what it tests (a
+//! client that is slow on purpose) and a comment says so.
 
 use std::time::Duration;
 
@@ -103,24 +109,69 @@ pub fn rss_mib() -> f64 {
     pages * 4096.0 / (1024.0 * 1024.0)
 }
 
-/// Polls `condition` every millisecond for up to 10 s.
+/// Waits until `condition` holds: checks it at once, then every millisecond, for up to 10 s
+/// of real time. For a state the host exposes (`Host::info`, `Host::stats`...); to wait for
+/// an event, await it (an event of [`Host::subscribe`], a response).
 pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !condition() {
+    eventually_some(what, async || condition().then_some(())).await;
+}
+
+/// Waits until `attempt` returns `Some` and returns its value: tries at once, then every
+/// millisecond after each `None`, for up to 10 s of real time. For a condition that takes an
+/// async step to check, such as a request that is refused until a place frees up.
+///
+/// The 10 s are measured on the system clock, not tokio's: under paused time
+/// (`tokio::time::pause`) the pauses between attempts are fake and take no time, so a
+/// deadline on tokio's clock would give up after 10 000 quick attempts instead of 10 s.
+pub async fn eventually_some<T>(what: &str, mut attempt: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
         assert!(
-            tokio::time::Instant::now() < deadline,
+            std::time::Instant::now() < deadline,
             "timed out waiting: {what}"
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
+/// Waits (up to 10 s) for the next event of `events`, which must be a published one, and
+/// parses it as JSON: the hostile guest's `{"looping":true}` or `{"sleeping":true}` (its
+/// `loop` and `sleep_ms` calls with `"announce":true`) say that the call is running and
+/// holds the session.
+pub async fn published(events: &mut SessionEvents) -> Value {
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("the event stream is open");
+    match event {
+        SessionEvent::Published(bytes) => {
+            serde_json::from_slice(&bytes).expect("the guest published JSON")
+        }
+        other => panic!("expected a published event, got {other:?}"),
+    }
+}
+
 /// `sessionhost::guest` log lines of this test process, as (level, fields as text): what
-/// guests write through `log`, stdout and stderr, tagged with their session ID.
+/// guests write through `log`, stdout and stderr, tagged with their session ID, and what
+/// the host says about guests (loads, upgrades, rejected guest files).
 #[derive(Debug, Default)]
 pub struct GuestLogs(std::sync::Mutex<Vec<(tracing::Level, String)>>);
 
 impl GuestLogs {
+    /// The lines whose fields contain `text`.
+    pub fn containing(&self, text: &str) -> Vec<(tracing::Level, String)> {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(_, fields)| fields.contains(text))
+            .cloned()
+            .collect()
+    }
+
     /// The lines tagged with session `id`.
     pub fn of_session(&self, id: &str) -> Vec<(tracing::Level, String)> {
         let tag = format!("session_id={id}");
@@ -136,7 +187,8 @@ impl GuestLogs {
 
 /// The guest log lines of this process, captured by a global subscriber installed on first
 /// use: lines logged on any thread are seen (a guest message that runs long moves off its
-/// worker thread, where a thread-local subscriber would miss it). Tests filter by session.
+/// worker thread, where a thread-local subscriber would miss it). Tests filter by session or
+/// by text.
 ///
 /// # Panics
 /// When another global subscriber was installed first in this test binary.

@@ -426,6 +426,7 @@ async fn a_slow_upload_gets_its_result_past_the_request_timeout() {
         .collect();
     let body = futures_util::stream::unfold(parts.into_iter(), |mut parts| async move {
         let part = parts.next()?;
+        // The client's pace (the slow upload under test), not a wait for an event.
         tokio::time::sleep(Duration::from_millis(150)).await;
         Some((Ok::<_, std::io::Error>(part), parts))
     });

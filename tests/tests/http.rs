@@ -609,6 +609,11 @@ async fn shutdown_finishes_calls_in_flight_and_terminates_every_session() {
         .send()
         .await
         .unwrap();
+    let busy_id = match server.host.list().as_slice() {
+        [id] => id.clone(),
+        others => panic!("expected the busy client's session alone: {others:?}"),
+    };
+    let mut busy_events = server.host.subscribe(&busy_id).unwrap();
     let other = server
         .host
         .start(StartOptions::guest("hostile"))
@@ -618,11 +623,15 @@ async fn shutdown_finishes_calls_in_flight_and_terminates_every_session() {
     let url = server.url("/v1/session/call");
     let in_flight = tokio::spawn(async move {
         busy.post(url)
-            .body(r#"{"op":"sleep_ms","ms":400}"#)
+            .body(r#"{"op":"sleep_ms","ms":400,"announce":true}"#)
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The call has reached the guest: it is in flight when the shutdown begins.
+    assert_eq!(
+        support::published(&mut busy_events).await,
+        json!({"sleeping":true})
+    );
     let host = server.host.clone();
     server.stop().await;
     let reply = in_flight

@@ -50,6 +50,8 @@ async fn headers_sent_byte_by_byte_are_cut_off_at_the_header_timeout() {
             if slow.write_all(&[*byte]).await.is_err() {
                 break;
             }
+            // The client's pace, not a wait for anything: 50 ms a byte, the 62 bytes take
+            // ten times the header timeout.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
@@ -86,7 +88,8 @@ async fn a_body_slower_than_the_request_timeout_gets_408() {
     )
     .await
     .unwrap();
-    // One byte every 200 ms: the whole body would take 20 s.
+    // One byte every 200 ms: the whole body would take 20 s. The sleep is the slow client's
+    // pace (what the test is about), not a wait for an event.
     let mut answer = String::new();
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -364,12 +367,20 @@ async fn connections_past_max_connections_are_closed_at_once() {
     })
     .await;
     let address = server.url("").trim_start_matches("http://").to_string();
-    let held = [
+    let mut held = [
         TcpStream::connect(&address).await.expect("connects"),
         TcpStream::connect(&address).await.expect("connects"),
     ];
-    // Give the server a moment to accept both, so they hold the two places.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Each is served a request, so the server has accepted both: they hold the two places
+    // (kept alive, they stay open).
+    for stream in &mut held {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("sent");
+        let head = read_head(stream).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    }
     let mut extra = TcpStream::connect(&address)
         .await
         .expect("accepted, then dropped");
@@ -381,23 +392,28 @@ async fn connections_past_max_connections_are_closed_at_once() {
     assert!(answer.is_empty(), "served past the limit: {answer}");
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(held);
-    eventually_served(&server).await;
+    server.eventually_served().await;
     server.stop().await;
 }
 
-/// Retries a health check until it is served (places free up when connections end).
-async fn eventually_served(server: &TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let client = reqwest::Client::new();
-        if let Ok(response) = client.get(server.url("/healthz")).send().await
-            && response.status() == StatusCode::OK
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never served again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// Reads `stream` up to the end of a response head (10 s at most) and returns what came,
+/// the head and perhaps the start of a body.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    while !answer.windows(4).any(|window| window == b"\r\n\r\n") {
+        let mut buffer = [0u8; 1024];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+            .await
+            .expect("an answer within 10 s")
+            .expect("readable");
+        assert!(
+            read > 0,
+            "closed before a response head: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buffer[..read]);
     }
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// Requests past `max_in_flight` are shed at once with 503 `overloaded`, whichever API route
@@ -413,38 +429,26 @@ async fn requests_past_max_in_flight_are_shed_with_503() {
     let (_, token) = server.counter_session().await;
     let address = server.url("").trim_start_matches("http://").to_string();
     // Four calls whose bodies never come: each holds a place until its connection goes.
+    // Each asks for `100 Continue`, which the server sends once the call's handler reads
+    // the body: the call is then in flight and holds its place.
     let mut held = Vec::new();
     for _ in 0..4 {
         let mut stream = TcpStream::connect(&address).await.expect("connects");
         let head = format!(
             "POST /v1/session/call HTTP/1.1\r\nhost: x\r\nx-session-id: {token}\r\n\
-             content-type: application/json\r\ncontent-length: 64\r\n\r\n{{"
+             content-type: application/json\r\ncontent-length: 64\r\n\
+             expect: 100-continue\r\n\r\n{{"
         );
         stream.write_all(head.as_bytes()).await.expect("sent");
+        let answer = read_head(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 100 "), "{answer}");
         held.push(stream);
     }
     let client = reqwest::Client::new();
-    // The held requests reach the server in their own time (slowly, on a loaded machine
-    // running the other tests of this file): wait for the first shed one.
-    let shed = {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut served = 0;
-        loop {
-            let response = server
-                .post(&client, "/v1/session/touch", Some(&token), "")
-                .await;
-            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-                break response;
-            }
-            assert_eq!(response.status(), StatusCode::NO_CONTENT);
-            served += 1;
-            assert!(
-                Instant::now() < deadline,
-                "nothing was ever shed ({served} touches served)"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let shed = server
+        .post(&client, "/v1/session/touch", Some(&token), "")
+        .await;
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = shed.json().await.expect("a problem body");
     assert_eq!(body["error"], "overloaded", "{body}");
     // Every API route shares the limit: a call, a new session, a cast are shed too…
@@ -464,19 +468,20 @@ async fn requests_past_max_in_flight_are_shed_with_503() {
     // The shed create started nothing: the one session is the counter's.
     assert_eq!(server.host.stats().sessions, 1, "the shed create made one");
     drop(held);
-    // The places free up as the connections close; the session answered throughout.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let reply = loop {
+    // The places free up as the server notices the connections closed, which nothing but
+    // its answers shows: ask until a call is served (shed until then); the session answered
+    // throughout.
+    let reply = support::eventually_some("a call is served again", async || {
         let response = server
             .post(&client, "/v1/session/call", Some(&token), r#"{"op":"get"}"#)
             .await;
         if response.status() == StatusCode::OK {
-            break response.json::<Value>().await.expect("a JSON reply");
+            return Some(response.json::<Value>().await.expect("a JSON reply"));
         }
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(Instant::now() < deadline, "never served again");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        None
+    })
+    .await;
     assert_eq!(reply["value"], 0, "{reply}");
     server.stop().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sessionhost::{Host, SessionError, StartOptions, StopReason, TrapKind};
-use sessionhost_tests::support::{self, call, call_within, terminated};
+use sessionhost_tests::support::{self, call, call_within, published, terminated};
 
 /// Starts `n` counter sessions, each incremented once.
 async fn neighbours(host: &Host, n: usize) -> Vec<sessionhost::SessionId> {
@@ -91,11 +91,12 @@ async fn neighbours_answer_while_a_guest_loops() {
     let host = deadline_host(Duration::from_secs(3)).await;
     let ids = neighbours(&host, 4).await;
     let looping = host.start(StartOptions::guest("hostile")).await.unwrap();
+    let mut events = host.subscribe(&looping).unwrap();
     let offender = {
         let (host, id) = (host.clone(), looping.clone());
-        tokio::spawn(async move { call(&host, &id, json!({"op":"loop"})).await })
+        tokio::spawn(async move { call(&host, &id, json!({"op":"loop","announce":true})).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(published(&mut events).await, json!({"looping":true}));
     // While the loop runs (3 s), 400 calls to the neighbours complete.
     for round in 0..100 {
         for id in &ids {
@@ -174,11 +175,13 @@ async fn a_stack_overflow_is_contained() {
 async fn a_trap_with_callers_queued_behind_it_answers_every_one() {
     let host = deadline_host(Duration::from_millis(300)).await;
     let id = host.start(StartOptions::guest("hostile")).await.unwrap();
+    let mut events = host.subscribe(&id).unwrap();
     let first = {
         let (host, id) = (host.clone(), id.clone());
-        tokio::spawn(async move { call(&host, &id, json!({"op":"loop"})).await })
+        tokio::spawn(async move { call(&host, &id, json!({"op":"loop","announce":true})).await })
     };
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // The loop holds the session: the callers below queue behind it.
+    assert_eq!(published(&mut events).await, json!({"looping":true}));
     let mut queued = Vec::new();
     for _ in 0..10 {
         let (host, id) = (host.clone(), id.clone());
@@ -233,19 +236,17 @@ async fn a_terminate_that_traps_or_loops_still_ends_the_session() {
 async fn a_caller_that_gives_up_never_cuts_a_message_in_half() {
     let host = support::host().await;
     let id = host.start(StartOptions::guest("hostile")).await.unwrap();
+    let mut events = host.subscribe(&id).unwrap();
     // A caller drops its call future while the guest runs: the message runs inside one poll,
     // so it completes (and is counted) before the caller can let go of it.
     let running = {
         let (host, id) = (host.clone(), id.clone());
+        let sleep = json!({"op":"sleep_ms","ms":200,"announce":true});
         tokio::spawn(async move {
-            tokio::time::timeout(
-                Duration::from_millis(20),
-                call(&host, &id, json!({"op":"sleep_ms","ms":200})),
-            )
-            .await
+            tokio::time::timeout(Duration::from_millis(20), call(&host, &id, sleep)).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(published(&mut events).await, json!({"sleeping":true}));
     // Another caller gives up while waiting in the mailbox: its message is withdrawn.
     let waiting = tokio::time::timeout(
         Duration::from_millis(20),

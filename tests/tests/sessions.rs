@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sessionhost::{SessionError, SessionEvent, SessionStatus, StartOptions, StopReason};
-use sessionhost_tests::support::{self, call, call_within, cast, terminated};
+use sessionhost_tests::support::{self, call, call_within, cast, published, terminated};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counter_answers_calls_and_casts() {
@@ -270,16 +270,14 @@ async fn a_guest_error_is_a_reply_and_the_session_keeps_running() {
 async fn a_full_mailbox_refuses_casts_and_loses_none_it_accepted() {
     let host = support::host_with(support::config().mailbox(8)).await;
     let id = host.start(StartOptions::guest("hostile")).await.unwrap();
-    // Keep the session busy so casts pile up.
+    // Keep the session busy so casts pile up: they are sent once the call runs.
+    let mut events = host.subscribe(&id).unwrap();
     let busy = {
         let (host, id) = (host.clone(), id.clone());
-        tokio::spawn(async move { call(&host, &id, json!({"op":"sleep_ms","ms":300})).await })
+        let sleep = json!({"op":"sleep_ms","ms":300,"announce":true});
+        tokio::spawn(async move { call(&host, &id, sleep).await })
     };
-    support::eventually("the busy call started", || {
-        host.info(&id).unwrap().mailbox == 0 && host.info(&id).unwrap().calls == 0
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(published(&mut events).await, json!({"sleeping":true}));
     let (mut accepted, mut refused) = (Vec::new(), 0);
     for n in 0..20 {
         match cast(&host, &id, json!({"op":"record","n":n})).await {
@@ -305,11 +303,14 @@ async fn a_full_mailbox_refuses_casts_and_loses_none_it_accepted() {
 async fn a_call_that_times_out_in_the_mailbox_is_never_delivered() {
     let host = support::host().await;
     let id = host.start(StartOptions::guest("hostile")).await.unwrap();
+    let mut events = host.subscribe(&id).unwrap();
     let busy = {
         let (host, id) = (host.clone(), id.clone());
-        tokio::spawn(async move { call(&host, &id, json!({"op":"sleep_ms","ms":400})).await })
+        let sleep = json!({"op":"sleep_ms","ms":400,"announce":true});
+        tokio::spawn(async move { call(&host, &id, sleep).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The busy call runs: the next one waits in the mailbox.
+    assert_eq!(published(&mut events).await, json!({"sleeping":true}));
     let e = call_within(
         &host,
         &id,
@@ -358,12 +359,15 @@ async fn snapshot_and_restore_round_trip() {
     assert_eq!(e.kind(), "guest_error");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On paused time (the host's clock is tokio's): `advance` moves the clock on, so the
+/// activity times differ without a sleep.
+#[tokio::test]
 async fn info_and_stats_report_what_happened() {
     let host = support::host().await;
+    tokio::time::pause();
     let id = host.start(StartOptions::guest("counter")).await.unwrap();
     let before = host.info(&id).unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::advance(Duration::from_millis(20)).await;
     call(&host, &id, json!({"op":"incr"})).await.unwrap();
     cast(&host, &id, json!({"op":"incr"})).await.unwrap();
     call(&host, &id, json!({"op":"get"})).await.unwrap();
@@ -378,7 +382,7 @@ async fn info_and_stats_report_what_happened() {
     assert!(info.last_active_at > before.last_active_at);
     assert!(info.created_at <= info.last_active_at);
 
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::advance(Duration::from_millis(20)).await;
     host.touch(&id).unwrap();
     assert!(host.info(&id).unwrap().last_active_at > info.last_active_at);
 

@@ -191,6 +191,7 @@ async fn a_guests_directory_is_hot_loaded_and_bad_files_change_nothing() {
     let root = std::env::temp_dir().join(format!("sessionhost-guests-dir-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let (dir, cache) = (root.join("guests"), root.join("compiled"));
+    let logs = support::guest_logs();
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("counter.wasm"), guest_bytes(guests::COUNTER)).unwrap();
     std::fs::write(dir.join("not-a-guest.txt"), b"ignored").unwrap();
@@ -211,8 +212,15 @@ async fn a_guests_directory_is_hot_loaded_and_bad_files_change_nothing() {
     let first = host.info(&id).unwrap().version.hash;
 
     // A garbage file is refused; the current version keeps serving.
-    std::fs::write(dir.join("counter.wasm"), b"\0asm not really").unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let file = dir.join("counter.wasm");
+    std::fs::write(&file, b"\0asm not really").unwrap();
+    let refusal = format!("file={} ", file.display());
+    eventually("the watcher rejected the garbage file", || {
+        logs.containing("guest file rejected")
+            .iter()
+            .any(|(_, fields)| fields.contains(&refusal))
+    })
+    .await;
     assert_eq!(host.guests().len(), 1);
     assert_eq!(host.guests()[0].version.hash, first);
 
@@ -281,10 +289,18 @@ async fn messages_racing_an_upgrade_all_reach_the_session() {
         .collect();
     let before = host.metrics().counters.upgrades_total;
     for round in 0..6 {
-        host.upgrade_guest("counter", &builds[round % 2], None)
+        let loaded = host
+            .upgrade_guest("counter", &builds[round % 2], None)
             .await
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // The next upgrade waits until this one has reached every session, messages flowing.
+        eventually("every session moved to the version just loaded", || {
+            ids.iter().all(|id| {
+                host.info(id)
+                    .is_ok_and(|info| info.version.hash == loaded.version.hash)
+            })
+        })
+        .await;
     }
     let moved = host.metrics().counters.upgrades_total - before;
     done.store(true, Ordering::Relaxed);

@@ -39,7 +39,8 @@
 //! - `{"op":"count"}` → `{"calls":c,"casts":k}`: calls received before this
 //!   one, casts received (decoded ones only);
 //! - `{"op":"sleep_ms","ms":m}` busy-waits m ms on `ctx::now_ms` →
-//!   `{"slept_ms":elapsed}`;
+//!   `{"slept_ms":elapsed}` (`{"op":"sleep_ms","ms":m,"announce":true}` first
+//!   publishes `{"sleeping":true}`, so a test knows the message is running);
 //! - `{"op":"block_ms","ms":m}` blocks in WASI for m ms (`std::thread::sleep`, a
 //!   monotonic-clock pollable) → `{"blocked_ms":elapsed}`;
 //! - `{"op":"add","n":k}` adds k to the counter `value` (kept in snapshots) →
@@ -223,7 +224,10 @@ impl Session for Hostile {
             }
             Call::Casts => json!({ "seen": self.seen }),
             Call::Count => json!({ "calls": calls_before, "casts": self.casts }),
-            Call::SleepMs { ms } => {
+            Call::SleepMs { ms, announce } => {
+                if announce {
+                    let _ = ctx::publish(&json!({ "sleeping": true }));
+                }
                 let start = ctx::now_ms();
                 let mut now = start;
                 while now.saturating_sub(start) < ms {
@@ -355,6 +359,26 @@ mod tests {
         assert_eq!(
             call(&mut h, r#"{"op":"count"}"#),
             Ok(br#"{"calls":8,"casts":1}"#.to_vec())
+        );
+    }
+
+    #[test]
+    fn a_sleep_announces_itself_on_request() {
+        assert_eq!(
+            call(&mut Hostile::default(), r#"{"op":"sleep_ms","ms":0}"#),
+            Ok(br#"{"slept_ms":0}"#.to_vec())
+        );
+        assert!(testing::take().published.is_empty());
+        assert_eq!(
+            call(
+                &mut Hostile::default(),
+                r#"{"op":"sleep_ms","ms":0,"announce":true}"#
+            ),
+            Ok(br#"{"slept_ms":0}"#.to_vec())
+        );
+        assert_eq!(
+            testing::take().published,
+            vec![br#"{"sleeping":true}"#.to_vec()]
         );
     }
 

@@ -120,10 +120,13 @@ pub enum Call {
     Casts,
     /// Replies with the message counters.
     Count,
-    /// Busy-waits `ms` milliseconds.
+    /// Busy-waits `ms` milliseconds; first publishes `{"sleeping":true}` when `announce`.
     SleepMs {
         /// How long.
         ms: u64,
+        /// Publish an event before busy-waiting.
+        #[serde(default)]
+        announce: bool,
     },
     /// Blocks in WASI for `ms` milliseconds (`std::thread::sleep`).
     BlockMs {
