@@ -84,7 +84,10 @@ pub async fn hibernated_sessions(guest: &str, n: usize) -> anyhow::Result<Hibern
 async fn cycle(host: &Host) -> anyhow::Result<SessionId> {
     let id = host.start(StartOptions::default()).await?;
     host.call(&id, INCR, None).await?;
-    anyhow::ensure!(host.hibernate(&id).await?, "session {id} did not hibernate");
+    anyhow::ensure!(
+        host.hibernate(&id).await?.is_hibernated(),
+        "session {id} did not hibernate"
+    );
     Ok(id)
 }
 

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost::{Host, HostConfig, StartOptions};
 
 use crate::{Latencies, rss_kib};
@@ -75,7 +76,7 @@ pub async fn language_cost(guest: &str, n: usize) -> anyhow::Result<LanguageCost
         .build()?;
     let host = Host::new(config)?;
     let loading = Instant::now();
-    host.load_guest_file(guest, &path)
+    host.load_guest(guest, GuestSource::file(&path), LoadOptions::default())
         .await
         .with_context(|| format!("loading {guest}"))?;
     let load_ms = loading.elapsed().as_secs_f64() * 1000.0;

@@ -35,6 +35,7 @@ pub mod native;
 pub mod plan;
 pub mod soak;
 
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost::{Host, HostConfig, SessionId, StartOptions};
 
 /// The guests the benchmarks run, by name: the SDK counter (serde JSON, Rust std) and the
@@ -63,7 +64,8 @@ pub async fn counter_host(sessions: usize, guest: &str) -> anyhow::Result<Host> 
         .default_guest(guest)
         .build()?;
     let host = Host::new(config)?;
-    host.load_guest_file(guest, path).await?;
+    host.load_guest(guest, GuestSource::file(path), LoadOptions::default())
+        .await?;
     Ok(host)
 }
 

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sessionhost::http::{ApiError, HttpConfig, Session, SessionLayer};
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost::{Host, HostConfig};
 
 /// What the app accepts on `POST /cart`.
@@ -77,7 +78,8 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: embed_axum PATH/TO/cart.wasm");
     };
     let host = Host::new(HostConfig::builder().default_guest("cart").build()?)?;
-    host.load_guest_file("cart", &path).await?;
+    host.load_guest("cart", GuestSource::file(&path), LoadOptions::default())
+        .await?;
     let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "embed_axum listening");

@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost::{Host, HostConfig, SessionEvent, StartOptions};
 
 #[tokio::main]
@@ -35,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let host = Host::new(config)?;
     let guest = host
-        .load_guest_file("counter", &path)
+        .load_guest("counter", GuestSource::file(&path), LoadOptions::default())
         .await
         .with_context(|| format!("loading {path}"))?;
     say(&format!(

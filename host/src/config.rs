@@ -203,7 +203,7 @@ pub enum UpgradePolicy {
 }
 
 /// Per-guest options, given when the guest is loaded
-/// ([`Host::load_guest_with`](crate::Host::load_guest_with)).
+/// ([`Host::load_guest`](crate::Host::load_guest)).
 ///
 /// ```
 /// use sessionhost::{GuestOptions, RestartPolicy};

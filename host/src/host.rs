@@ -23,7 +23,9 @@ use crate::events::SessionEvents;
 use crate::guest::watch::{GuestsDir, LoadOutcome, Loader};
 use crate::guest::{self, CompileCache};
 use crate::id::{self, SessionId};
-use crate::info::{GuestInfo, HibernatedInfo, HostStats, SessionInfo, SessionStatus};
+use crate::info::{
+    GuestInfo, HibernateOutcome, HibernatedInfo, HostStats, SessionInfo, SessionStatus,
+};
 use crate::metrics::MetricsSnapshot;
 use crate::reason::StopReason;
 use crate::runtime::Runtime;
@@ -33,6 +35,89 @@ use crate::session::lifecycle::{StartExtras, StartOptions, start_session};
 use crate::session::resolver;
 use crate::session::state::{Ending, Session};
 use crate::store::{MemoryStore, SnapshotStore};
+
+/// Where a guest's component comes from ([`Host::load_guest`]): bytes, or a file.
+#[derive(Clone, Copy, Debug)]
+pub enum GuestSource<'a> {
+    /// The component's bytes.
+    Bytes(&'a [u8]),
+    /// A `.wasm` file to read.
+    File(&'a Path),
+}
+
+impl<'a> GuestSource<'a> {
+    /// The component in the file at `path`.
+    pub fn file(path: &'a (impl AsRef<Path> + ?Sized)) -> Self {
+        Self::File(path.as_ref())
+    }
+
+    /// The bytes (read from the file, if it is one); the error names the guest and the file.
+    fn read(self, name: &str) -> Result<std::borrow::Cow<'a, [u8]>, GuestLoadError> {
+        match self {
+            Self::Bytes(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            Self::File(path) => guest::read_file(name, path).map(std::borrow::Cow::Owned),
+        }
+    }
+}
+
+impl<'a> From<&'a [u8]> for GuestSource<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Self::Bytes(bytes)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for GuestSource<'a> {
+    fn from(bytes: &'a [u8; N]) -> Self {
+        Self::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for GuestSource<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Self {
+        Self::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Path> for GuestSource<'a> {
+    fn from(path: &'a Path) -> Self {
+        Self::File(path)
+    }
+}
+
+impl<'a> From<&'a PathBuf> for GuestSource<'a> {
+    fn from(path: &'a PathBuf) -> Self {
+        Self::File(path)
+    }
+}
+
+/// How [`Host::load_guest`] loads: the guest's options (`None`: those of the version it
+/// replaces, or the defaults) and a version label.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Supervision, layout and upgrade options; `None` keeps the current version's.
+    pub options: Option<GuestOptions>,
+    /// A label shown next to the content hash (e.g. `"1.4.0"`).
+    pub label: Option<String>,
+}
+
+impl LoadOptions {
+    /// Loads with a version label (the options of the version it replaces).
+    pub fn label(label: impl Into<String>) -> Self {
+        Self {
+            options: None,
+            label: Some(label.into()),
+        }
+    }
+}
+
+impl From<GuestOptions> for LoadOptions {
+    fn from(options: GuestOptions) -> Self {
+        Self {
+            options: Some(options),
+            label: None,
+        }
+    }
+}
 
 /// What [`Host::shutdown`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,40 +213,35 @@ impl Host {
         &self.env.config
     }
 
-    /// Compiles, validates and registers a guest under `name`. A guest already loaded under
-    /// that name is replaced for new sessions; running sessions keep their version.
-    pub async fn load_guest(&self, name: &str, bytes: &[u8]) -> Result<GuestInfo, GuestLoadError> {
-        self.load_guest_with(name, bytes, GuestOptions::default())
-            .await
-    }
-
-    /// Like [`load_guest`](Self::load_guest), with the guest's supervision options (restart
-    /// policy, intensity, checkpoints).
-    pub async fn load_guest_with(
+    /// Compiles, validates and registers a version of guest `name` from `source`. Validated
+    /// first: a component that does not load leaves the current version (if any) serving,
+    /// and the error says why. New sessions get this version, labelled `load.label` (e.g.
+    /// `"1.4.0"`) next to its content hash. When a version was loaded under `name` already,
+    /// its running sessions follow the guest's [`UpgradePolicy`](crate::UpgradePolicy):
+    /// `keep` (they stay on their version until they end) or `migrate` (each moves at its
+    /// next idle point, keeping its state; see [`SessionInfo::upgrade_error`] when one
+    /// cannot); an old version is unloaded when its last session has moved or ended. The
+    /// guest's [`GuestOptions`] are `load.options`, or else those of the version it replaces
+    /// (defaults for a new name).
+    ///
+    /// ```no_run
+    /// # async fn demo(host: sessionhost::Host, upload: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use sessionhost::{GuestOptions, GuestSource, LoadOptions, RestartPolicy};
+    /// host.load_guest("counter", GuestSource::file("counter.wasm"), LoadOptions::default()).await?;
+    /// let options = GuestOptions { restart: RestartPolicy::Permanent, ..GuestOptions::default() };
+    /// host.load_guest("editor", GuestSource::file("editor.wasm"), options).await?;
+    /// host.load_guest("counter", &upload, LoadOptions::label("1.4.0")).await?; // a new version
+    /// # Ok(()) }
+    /// ```
+    pub async fn load_guest(
         &self,
         name: &str,
-        bytes: &[u8],
-        options: GuestOptions,
+        source: impl Into<GuestSource<'_>>,
+        load: impl Into<LoadOptions>,
     ) -> Result<GuestInfo, GuestLoadError> {
-        self.load(name, bytes, None, Some(options)).await
-    }
-
-    /// Loads a new version of guest `name` while the host runs (hot-load): validated first —
-    /// a component that does not validate leaves the current version serving and the error
-    /// says why. New sessions get the new version, labelled `label` (e.g. `"1.4.0"`) next to
-    /// its content hash. Running sessions follow the guest's
-    /// [`UpgradePolicy`](crate::UpgradePolicy): `keep` (they stay on their version until they
-    /// end) or `migrate` (each moves at its next idle point, keeping its state; see
-    /// [`SessionInfo::upgrade_error`] when one cannot). An old version is unloaded when its
-    /// last session has moved or ended. The guest keeps its [`GuestOptions`] (defaults for a
-    /// new name).
-    pub async fn upgrade_guest(
-        &self,
-        name: &str,
-        bytes: &[u8],
-        label: Option<String>,
-    ) -> Result<GuestInfo, GuestLoadError> {
-        self.load(name, bytes, label, None).await
+        let bytes = source.into().read(name)?;
+        let LoadOptions { options, label } = load.into();
+        self.load(name, &bytes, label, options).await
     }
 
     /// Compiles, validates and registers a version of `name` (with `options`, or the
@@ -181,7 +261,7 @@ impl Host {
         self.env.tasks.spawn(async move {
             let name = owned_name;
             let inner = &host.env;
-            let upgrade = options.is_none();
+            let replaces = inner.guests.get(&name).is_some();
             let options = options.unwrap_or_else(|| {
                 inner
                     .guests
@@ -202,7 +282,7 @@ impl Host {
                 }
                 let guest = Arc::new(guest);
                 inner.guests.insert(Arc::clone(&guest));
-                if upgrade {
+                if replaces {
                     tracing::info!(target: "sessionhost::guest", guest = %name, version = %guest.version, policy = ?guest.options.upgrade, "guest upgraded: new sessions get this version");
                     if guest.options.upgrade == crate::UpgradePolicy::Migrate {
                         crate::session::upgrade::migrate_all(inner, &guest);
@@ -236,29 +316,14 @@ impl Host {
         counts
     }
 
-    /// Like [`load_guest`](Self::load_guest), reading the component from a file.
-    pub async fn load_guest_file(
-        &self,
-        name: &str,
-        path: impl AsRef<Path>,
-    ) -> Result<GuestInfo, GuestLoadError> {
-        self.load_guest_file_with(name, path, GuestOptions::default())
-            .await
-    }
-
-    /// Like [`load_guest_with`](Self::load_guest_with), reading the component from a file.
-    pub async fn load_guest_file_with(
-        &self,
-        name: &str,
-        path: impl AsRef<Path>,
-        options: GuestOptions,
-    ) -> Result<GuestInfo, GuestLoadError> {
-        let bytes = guest::read_file(name, path.as_ref())?;
-        self.load_guest_with(name, &bytes, options).await
-    }
-
     /// Validates a component without registering it: the same checks as loading.
-    pub async fn check_guest(&self, name: &str, bytes: &[u8]) -> Result<GuestInfo, GuestLoadError> {
+    pub async fn check_guest(
+        &self,
+        name: &str,
+        source: impl Into<GuestSource<'_>>,
+    ) -> Result<GuestInfo, GuestLoadError> {
+        let bytes = source.into().read(name)?;
+        let bytes = &bytes[..];
         Ok(guest::compile(
             self.compiler(),
             name,
@@ -481,13 +546,13 @@ impl Host {
         .1
     }
 
-    /// Hibernates the session now, whatever its idle time (see the README's "Hibernation").
-    /// `Ok(false)`: it stays live — it has subscribers or pending messages, its guest does
-    /// not support snapshots or opted out, or the store refused the record.
-    pub async fn hibernate(&self, id: &str) -> Result<bool, SessionError> {
+    /// Hibernates the session now, whatever its idle time (see the README's "Hibernation"),
+    /// and says what happened: it may stay live (subscribers or pending messages, a guest
+    /// that does not support snapshots or opted out, a store that refused the record).
+    pub async fn hibernate(&self, id: &str) -> Result<HibernateOutcome, SessionError> {
         let Some(session) = self.env.registry.get_live(id) else {
             return if self.env.is_hibernated(id) {
-                Ok(true)
+                Ok(HibernateOutcome::AlreadyHibernated)
             } else {
                 Err(id::not_found(id))
             };
@@ -671,11 +736,8 @@ impl Loader for Host {
         bytes: &[u8],
         options: GuestOptions,
     ) -> Result<GuestInfo, GuestLoadError> {
-        if self.env.guests.get(name).is_some() {
-            self.upgrade_guest(name, bytes, None).await
-        } else {
-            self.load_guest_with(name, bytes, options).await
-        }
+        let options = self.env.guests.get(name).is_none().then_some(options);
+        self.load(name, bytes, None, options).await
     }
 }
 

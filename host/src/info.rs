@@ -25,6 +25,35 @@ pub enum SessionStatus {
     Hibernated,
 }
 
+/// What [`Host::hibernate`](crate::Host::hibernate) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HibernateOutcome {
+    /// Reduced to its snapshot in the store; its instance is freed.
+    Hibernated,
+    /// It was hibernated already.
+    AlreadyHibernated,
+    /// It stays live: it has messages pending or subscribers watching.
+    Busy,
+    /// It stays live: its guest's `snapshot` returns `none`, or its options say
+    /// `hibernate = false`.
+    Unsupported,
+    /// It stays live: the snapshot store refused the record (the log says why).
+    StoreRefused,
+    /// Its `snapshot` failed: the session was restarted or ended by its guest's policy.
+    Failed,
+    /// It was ending, or ended, meanwhile.
+    Ended,
+}
+
+impl HibernateOutcome {
+    /// Whether the session is hibernated now.
+    pub fn is_hibernated(self) -> bool {
+        matches!(self, Self::Hibernated | Self::AlreadyHibernated)
+    }
+}
+
 /// What the host knows of a hibernated session ([`Host::hibernated_info`]): what its stored
 /// record says. Message and fuel counts are not kept across hibernation.
 ///

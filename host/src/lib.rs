@@ -5,10 +5,10 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use sessionhost::{Host, HostConfig, StartOptions};
+//! use sessionhost::{GuestSource, Host, HostConfig, LoadOptions, StartOptions};
 //!
 //! let host = Host::new(HostConfig::default())?;
-//! host.load_guest_file("counter", "counter.wasm").await?;
+//! host.load_guest("counter", GuestSource::file("counter.wasm"), LoadOptions::default()).await?;
 //! let id = host.start(StartOptions::guest("counter")).await?;
 //! let reply = host.call(&id, br#"{"op":"incr","by":2}"#, None).await?;
 //! assert_eq!(reply, br#"{"value":2}"#);
@@ -81,10 +81,11 @@ pub use events::{
 };
 pub use guest::check::SESSION_EXPORT;
 pub use guest::watch::{GuestsDir, LoadOutcome};
-pub use host::{Host, SessionHandle, ShutdownReport};
+pub use host::{GuestSource, Host, LoadOptions, SessionHandle, ShutdownReport};
 pub use id::{IdError, SessionId};
 pub use info::{
-    GuestInfo, GuestVersion, HibernatedInfo, HostStats, MemoryDecl, SessionInfo, SessionStatus,
+    GuestInfo, GuestVersion, HibernateOutcome, HibernatedInfo, HostStats, MemoryDecl, SessionInfo,
+    SessionStatus,
 };
 pub use metrics::{
     CALL_OUTCOMES, CounterSnapshot, DURATION_BUCKETS, MetricsSnapshot, STOP_REASONS,

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use sessionhost::http::{LogFormat, ServerConfig};
-use sessionhost::{Host, HostConfig, SESSION_EXPORT};
+use sessionhost::{GuestSource, Host, HostConfig, SESSION_EXPORT};
 
 #[derive(Parser)]
 #[command(
@@ -207,7 +207,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for (name, path) in &config.guests {
         let options = config.guest_options.get(name).cloned().unwrap_or_default();
         let info = host
-            .load_guest_file_with(name, path, options)
+            .load_guest(name, GuestSource::file(path), options)
             .await
             .with_context(|| format!("loading guest `{name}`"))?;
         tracing::info!(guest = %name, version = %info.version, "guest ready");

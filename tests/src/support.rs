@@ -16,6 +16,7 @@ use sessionhost::{
     GuestOptions, Host, HostConfig, HostConfigBuilder, RestartPolicy, SessionError, SessionEvent,
     SessionEvents,
 };
+use sessionhost::{GuestSource, LoadOptions};
 
 use crate::guests;
 
@@ -39,7 +40,7 @@ pub async fn host_with(config: HostConfigBuilder) -> Host {
         ("counter-lean", guests::COUNTER_LEAN),
         ("cart", guests::CART),
     ] {
-        host.load_guest_file(name, path)
+        host.load_guest(name, GuestSource::file(path), LoadOptions::default())
             .await
             .unwrap_or_else(|e| panic!("loading {name}: {e}"));
     }
@@ -47,7 +48,7 @@ pub async fn host_with(config: HostConfigBuilder) -> Host {
         restart: RestartPolicy::Temporary,
         ..GuestOptions::default()
     };
-    host.load_guest_file_with("hostile", guests::HOSTILE, temporary)
+    host.load_guest("hostile", GuestSource::file(guests::HOSTILE), temporary)
         .await
         .unwrap_or_else(|e| panic!("loading hostile: {e}"));
     host

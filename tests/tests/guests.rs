@@ -4,6 +4,7 @@
 //! without one fails to compile this file.
 
 use serde_json::json;
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost::{Host, SessionError, StartOptions};
 use sessionhost_tests::guests;
 use sessionhost_tests::support::{self, call, cast};
@@ -21,7 +22,7 @@ async fn rejection(bytes: &[u8]) -> String {
     let config = support::config().build().expect("valid config");
     let host = Host::new(config).expect("host");
     let error = host
-        .load_guest("bad", bytes)
+        .load_guest("bad", bytes, LoadOptions::default())
         .await
         .expect_err("the component is rejected");
     assert_eq!(error.name, "bad");
@@ -104,7 +105,14 @@ async fn loading_again_replaces_the_guest_for_new_sessions_only() {
     let old = host.start(StartOptions::guest("counter")).await.unwrap();
     let old_version = host.info(&old).unwrap().version;
     // Load the cart component under the name `counter`: a different version.
-    let info = host.load_guest_file("counter", guests::CART).await.unwrap();
+    let info = host
+        .load_guest(
+            "counter",
+            GuestSource::file(guests::CART),
+            LoadOptions::default(),
+        )
+        .await
+        .unwrap();
     assert_ne!(info.version, old_version);
     let new = host.start(StartOptions::guest("counter")).await.unwrap();
     assert_eq!(host.info(&new).unwrap().version, info.version);

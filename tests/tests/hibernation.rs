@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sessionhost::store::{PersistentStore, SnapshotStore};
-use sessionhost::{GuestOptions, Host, HostConfigBuilder, StartOptions};
+use sessionhost::{GuestOptions, HibernateOutcome, Host, HostConfigBuilder, StartOptions};
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost_tests::guests;
 use sessionhost_tests::support::{self, call};
 use tokio::time::sleep;
@@ -82,7 +83,7 @@ async fn guests_can_opt_out_of_hibernation() {
         hibernate: false,
         ..GuestOptions::default()
     };
-    host.load_guest_file_with("counter", guests::COUNTER, options)
+    host.load_guest("counter", GuestSource::file(guests::COUNTER), options)
         .await
         .unwrap();
     tokio::time::pause();
@@ -163,9 +164,13 @@ async fn sessions_survive_a_host_restart_with_a_durable_store() {
 
     let live = {
         let host = Host::with_store(config().build().unwrap(), open()).unwrap();
-        host.load_guest_file("counter", guests::COUNTER)
-            .await
-            .unwrap();
+        host.load_guest(
+            "counter",
+            GuestSource::file(guests::COUNTER),
+            LoadOptions::default(),
+        )
+        .await
+        .unwrap();
         let live = host.start(StartOptions::default()).await.unwrap();
         count_to(&host, &live, 41).await;
         let mut events = host.subscribe(&live).unwrap();
@@ -180,9 +185,13 @@ async fn sessions_survive_a_host_restart_with_a_durable_store() {
     };
 
     let host = Host::with_store(config().build().unwrap(), open()).unwrap();
-    host.load_guest_file("counter", guests::COUNTER)
-        .await
-        .unwrap();
+    host.load_guest(
+        "counter",
+        GuestSource::file(guests::COUNTER),
+        LoadOptions::default(),
+    )
+    .await
+    .unwrap();
     assert!(host.is_started(&live));
     let reply = call(&host, &live, json!({"op":"incr"})).await.unwrap();
     assert_eq!(reply, json!({"value":42}));
@@ -202,8 +211,14 @@ async fn hibernate_on_demand_frees_the_instance_and_keeps_the_state() {
     )
     .await
     .unwrap();
-    assert!(host.hibernate(&id).await.unwrap());
-    assert!(host.hibernate(&id).await.unwrap(), "already hibernated");
+    assert_eq!(
+        host.hibernate(&id).await.unwrap(),
+        HibernateOutcome::Hibernated
+    );
+    assert_eq!(
+        host.hibernate(&id).await.unwrap(),
+        HibernateOutcome::AlreadyHibernated
+    );
     assert_eq!(host.stats().sessions, 0);
     let stored = host.hibernated_info(&id).unwrap().expect("hibernated");
     assert_eq!(stored.status, sessionhost::SessionStatus::Hibernated);
@@ -216,7 +231,7 @@ async fn hibernate_on_demand_frees_the_instance_and_keeps_the_state() {
     // Not while someone listens.
     let _events = host.subscribe(&id).unwrap();
     assert!(host.hibernated_info(&id).unwrap().is_none(), "woken");
-    assert!(!host.hibernate(&id).await.unwrap());
+    assert_eq!(host.hibernate(&id).await.unwrap(), HibernateOutcome::Busy);
     assert!(host.hibernate("NoSuchSessionAAAAAAAAA").await.is_err());
 }
 
@@ -230,7 +245,7 @@ async fn concurrent_wakers_all_reach_the_session() {
     let id = host.start(StartOptions::default()).await.unwrap();
     let mut expected = 0;
     for _ in 0..40 {
-        assert!(host.hibernate(&id).await.unwrap());
+        assert!(host.hibernate(&id).await.unwrap().is_hibernated());
         let mut tasks = Vec::new();
         for _ in 0..16 {
             let (host, id) = (host.clone(), id.clone());
@@ -262,7 +277,7 @@ async fn a_subscriber_racing_hibernation_gets_every_event() {
     for _ in 0..300 {
         let hibernating = {
             let (host, id) = (host.clone(), id.clone());
-            tokio::spawn(async move { host.hibernate(&id).await.unwrap() })
+            tokio::spawn(async move { host.hibernate(&id).await.unwrap().is_hibernated() })
         };
         let subscribed = host.subscribe(&id);
         let hibernated = hibernating.await.unwrap();

@@ -420,7 +420,14 @@ async fn the_admin_api_needs_its_token() {
     assert_eq!(one["guest"], "counter");
     assert_eq!(one["status"], "running");
     // A hibernated session is reported from its stored record, and asking does not wake it.
-    assert!(server.host.hibernate(&ids[1]).await.unwrap());
+    assert!(
+        server
+            .host
+            .hibernate(&ids[1])
+            .await
+            .unwrap()
+            .is_hibernated()
+    );
     let sleeping = admin_get(
         &plain,
         &server,

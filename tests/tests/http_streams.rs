@@ -11,6 +11,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use serde_json::{Value, json};
+use sessionhost::GuestSource;
 use sessionhost::http::HttpConfig;
 use sessionhost::{GuestOptions, StartOptions};
 use sessionhost_tests::protocol::lang_guest;
@@ -352,9 +353,9 @@ async fn one_session_or_client_cannot_take_every_connection_with_streams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_that_is_not_utf8_arrives_unaltered_in_a_binary_frame() {
     let host = support::host_with(support::config()).await;
-    host.load_guest_file_with(
+    host.load_guest(
         "raw-reply",
-        lang_guest("raw-reply"),
+        GuestSource::file(&lang_guest("raw-reply")),
         GuestOptions::default(),
     )
     .await

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sessionhost::{Host, SessionError, StartOptions, StopReason, TrapKind};
+use sessionhost::{HibernateOutcome, Host, SessionError, StartOptions, StopReason, TrapKind};
 use sessionhost_tests::support::{self, call, call_within, published, terminated};
 
 /// Starts `n` counter sessions, each incremented once.
@@ -322,7 +322,7 @@ async fn a_snapshot_that_never_returns_is_interrupted_and_ends_only_that_session
         .start(StartOptions::guest("hostile").args(r#"{"mode":"loop_snapshot"}"#))
         .await
         .unwrap();
-    assert!(!host.hibernate(&id).await.unwrap());
+    assert_eq!(host.hibernate(&id).await.unwrap(), HibernateOutcome::Failed);
     assert!(!host.is_started(&id));
     neighbours_answer(&host, &ids).await;
     assert_eq!(host.stats().sessions, ids.len());

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sessionhost::GuestSource;
 use sessionhost::{GuestLayout, GuestOptions, Host, RestartPolicy, StartOptions};
 use sessionhost_tests::protocol::lang_guest;
 use sessionhost_tests::support::{self, eventually, rss_mib};
@@ -72,9 +73,13 @@ async fn the_host_returns_to_its_memory_baseline_after_offending_sessions() {
         restart: RestartPolicy::Temporary,
         ..GuestOptions::default()
     };
-    host.load_guest_file_with("table-bomb", lang_guest("table-bomb"), large)
-        .await
-        .expect("the table bomb loads");
+    host.load_guest(
+        "table-bomb",
+        GuestSource::file(&lang_guest("table-bomb")),
+        large,
+    )
+    .await
+    .expect("the table bomb loads");
     for round in 0..WARM_UP {
         offend(&host, round).await;
     }

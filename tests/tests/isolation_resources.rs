@@ -7,6 +7,7 @@
 //! subscribers}` are back to their baseline.
 
 use serde_json::json;
+use sessionhost::GuestSource;
 use sessionhost::{
     GuestLayout, GuestOptions, Host, HostStats, RestartPolicy, SessionError, SessionEvent,
     StartOptions, StopReason,
@@ -147,7 +148,7 @@ async fn a_table_that_grows_without_end_is_refused_at_the_table_cap() {
             restart: RestartPolicy::Temporary,
             ..GuestOptions::default()
         };
-        host.load_guest_file_with(name, &bomb, options)
+        host.load_guest(name, GuestSource::file(&bomb), options)
             .await
             .unwrap_or_else(|e| panic!("{name} loads: {e}"));
     }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sessionhost::{
     GuestLayout, Host, SessionError, SessionEvent, SessionEvents, StartOptions, StopReason,
 };
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost_tests::protocol::{counter_protocol, lang_dir, lang_guest};
 use sessionhost_tests::support::{self, call, terminated};
 
@@ -26,7 +27,11 @@ async fn lang_host(name: &str, layout: GuestLayout) -> Host {
     let host = support::host_with(config).await;
     let started = Instant::now();
     let info = host
-        .load_guest_file(name, lang_guest(name))
+        .load_guest(
+            name,
+            GuestSource::file(&lang_guest(name)),
+            LoadOptions::default(),
+        )
         .await
         .unwrap_or_else(|e| panic!("loading {name}: {e}"));
     eprintln!("{name} loaded in {:?}", started.elapsed());

@@ -4,6 +4,7 @@
 use bytesize::ByteSize;
 use serde_json::json;
 use sessionhost::{GuestLayout, GuestOptions, Host, RestartPolicy, StartOptions, TrapKind};
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost_tests::guests;
 use sessionhost_tests::support::{self, call};
 
@@ -24,7 +25,7 @@ async fn a_guest_that_does_not_fit_a_dense_slot_is_refused_when_dense_is_require
         ..GuestOptions::default()
     };
     let error = host
-        .load_guest_file_with("counter", guests::COUNTER, dense)
+        .load_guest("counter", GuestSource::file(guests::COUNTER), dense)
         .await
         .expect_err("does not fit");
     assert!(error.reason.contains("starts at 256 KiB"), "{error}");
@@ -39,9 +40,13 @@ async fn a_guest_that_does_not_fit_a_dense_slot_is_refused_when_dense_is_require
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_loads_a_guest_that_does_not_fit_with_the_large_layout() {
     let host = small_slot_host();
-    host.load_guest_file("counter", guests::COUNTER)
-        .await
-        .expect("auto falls back to large");
+    host.load_guest(
+        "counter",
+        GuestSource::file(guests::COUNTER),
+        LoadOptions::default(),
+    )
+    .await
+    .expect("auto falls back to large");
     let info = &host.guests()[0];
     assert_eq!(info.layout, GuestLayout::Large);
     assert_eq!(info.memory_limit, 256 << 20, "large_memory_per_session");
@@ -75,7 +80,7 @@ async fn large_sessions_grow_to_their_own_limit_beside_dense_sessions() {
         restart: RestartPolicy::Temporary,
         ..GuestOptions::default()
     };
-    host.load_guest_file_with("roomy", guests::HOSTILE, large)
+    host.load_guest("roomy", GuestSource::file(guests::HOSTILE), large)
         .await
         .expect("loads large");
     let counter = host

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sessionhost::GuestSource;
 use sessionhost::{
     GuestOptions, Host, RestartPolicy, SessionError, SessionEvent, SessionEvents, SessionId,
     StartOptions, StopReason, TrapKind,
@@ -33,7 +34,7 @@ async fn supervised_host() -> Host {
         ("permanent", with(RestartPolicy::Permanent, 1, 3)),
         ("fragile", with(RestartPolicy::Transient, 1, 2)),
     ] {
-        host.load_guest_file_with(name, guests::HOSTILE, options)
+        host.load_guest(name, GuestSource::file(guests::HOSTILE), options)
             .await
             .unwrap();
     }

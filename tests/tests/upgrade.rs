@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 use sessionhost::{GuestOptions, Host, SessionId, SessionInfo, StartOptions, UpgradePolicy};
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost_tests::support::{self, call, cast, eventually};
 use sessionhost_tests::{guest_bytes, guests};
 
@@ -21,7 +22,7 @@ fn migrate() -> GuestOptions {
 
 async fn host_with(name: &str, path: &str, options: GuestOptions) -> Host {
     let host = Host::new(support::config().build().unwrap()).unwrap();
-    host.load_guest_file_with(name, path, options)
+    host.load_guest(name, GuestSource::file(path), options)
         .await
         .unwrap();
     host
@@ -72,7 +73,7 @@ async fn migrate_moves_a_counter_at_41_to_the_new_version_with_its_state() {
 
     // The lean counter reads the SDK counter's snapshots.
     let lean = guest_bytes(guests::COUNTER_LEAN);
-    host.upgrade_guest("counter", &lean, Some("2.0".into()))
+    host.load_guest("counter", &lean, LoadOptions::label("2.0"))
         .await
         .unwrap();
     eventually("the session moved", || {
@@ -106,9 +107,13 @@ async fn a_version_whose_restore_fails_is_rolled_back() {
     // restore refuses: the cart cannot read a counter's snapshot.
     let (host, id) = counter_at_41().await;
     let old = host.info(&id).unwrap().version;
-    host.upgrade_guest("counter", &guest_bytes(guests::CART), Some("cart".into()))
-        .await
-        .unwrap();
+    host.load_guest(
+        "counter",
+        &guest_bytes(guests::CART),
+        LoadOptions::label("cart"),
+    )
+    .await
+    .unwrap();
     let info = failed_upgrade(&host, &id).await;
     assert_eq!(info.version, old, "it stays on its version");
     assert!(
@@ -134,7 +139,7 @@ async fn a_version_whose_restore_fails_is_rolled_back() {
         .await
         .unwrap();
     let rebuilt = another_build(&guest_bytes(guests::HOSTILE));
-    host.upgrade_guest("hostile", &rebuilt, Some("rebuilt".into()))
+    host.load_guest("hostile", &rebuilt, LoadOptions::label("rebuilt"))
         .await
         .unwrap();
     let info = failed_upgrade(&host, &id).await;
@@ -159,10 +164,10 @@ async fn keep_leaves_running_sessions_on_their_version() {
     call(&host, &old_session, json!({"op":"incr","by":5}))
         .await
         .unwrap();
-    host.upgrade_guest(
+    host.load_guest(
         "counter",
         &guest_bytes(guests::COUNTER_LEAN),
-        Some("2.0".into()),
+        LoadOptions::label("2.0"),
     )
     .await
     .unwrap();
@@ -178,7 +183,7 @@ async fn keep_leaves_running_sessions_on_their_version() {
     );
     // A corrupt component never replaces the current version.
     let error = host
-        .upgrade_guest("counter", b"\0asm garbage", None)
+        .load_guest("counter", b"\0asm garbage", LoadOptions::default())
         .await
         .unwrap_err();
     assert_eq!(error.name, "counter");
@@ -258,7 +263,9 @@ async fn messages_racing_an_upgrade_all_reach_the_session() {
     ];
     // Both builds compiled once before the race, so the upgrades below are quick.
     for build in builds.iter().rev() {
-        host.upgrade_guest("counter", build, None).await.unwrap();
+        host.load_guest("counter", build, LoadOptions::default())
+            .await
+            .unwrap();
     }
     let mut ids = Vec::new();
     for _ in 0..8 {
@@ -290,7 +297,7 @@ async fn messages_racing_an_upgrade_all_reach_the_session() {
     let before = host.metrics().counters.upgrades_total;
     for round in 0..6 {
         let loaded = host
-            .upgrade_guest("counter", &builds[round % 2], None)
+            .load_guest("counter", &builds[round % 2], LoadOptions::default())
             .await
             .unwrap();
         // The next upgrade waits until this one has reached every session, messages flowing.

@@ -22,6 +22,7 @@ use anyhow::Context;
 use sessionhost::http::{HttpConfig, UnknownSession};
 use sessionhost::store::{PersistentStore, SnapshotStore};
 use sessionhost::{GuestOptions, Host, HostConfig, RestartPolicy};
+use sessionhost::{GuestSource, LoadOptions};
 use sessionhost_tests::server::TestServer;
 use tokio::task::JoinHandle;
 
@@ -85,14 +86,22 @@ impl SoakServer {
             }
             None => Host::new(host_config)?,
         };
-        host.load_guest_file("counter", sessionhost_tests::guests::COUNTER)
-            .await?;
+        host.load_guest(
+            "counter",
+            GuestSource::file(sessionhost_tests::guests::COUNTER),
+            LoadOptions::default(),
+        )
+        .await?;
         let temporary = GuestOptions {
             restart: RestartPolicy::Temporary,
             ..GuestOptions::default()
         };
-        host.load_guest_file_with("hostile", sessionhost_tests::guests::HOSTILE, temporary)
-            .await?;
+        host.load_guest(
+            "hostile",
+            GuestSource::file(sessionhost_tests::guests::HOSTILE),
+            temporary,
+        )
+        .await?;
 
         let http = HttpConfig {
             on_unknown_session: UnknownSession::Reject,

@@ -4,7 +4,7 @@
 //! [`GuestsDir::watch`] loads what the directory holds, then a `notify` watcher (inotify on
 //! Linux) reports changes to a task that waits for writes to settle (a copy arrives in
 //! several writes), reads the file and loads it through its [`Loader`] (the host facade:
-//! `Host::upgrade_guest` for a guest already loaded): the component is
+//! `Host::load_guest`, a new version for a guest already loaded): the component is
 //! validated first, so a bad or half-written file never replaces a good version — the error
 //! is logged and the current version keeps serving. A file whose content did not change is
 //! skipped. Removing a file changes nothing: the guest keeps serving until it is replaced.

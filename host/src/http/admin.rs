@@ -293,7 +293,14 @@ async fn upload(
     }
     let info = state
         .host
-        .upgrade_guest(&name, &body, query.version)
+        .load_guest(
+            &name,
+            &body[..],
+            crate::LoadOptions {
+                options: None,
+                label: query.version,
+            },
+        )
         .await
         .map_err(|e| ApiError::Session(e.into()))?;
     Ok(Json(info.into()))

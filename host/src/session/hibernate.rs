@@ -34,6 +34,7 @@ use std::time::Instant;
 use tokio::sync::MutexGuard;
 
 use crate::error::SessionError;
+use crate::info::HibernateOutcome;
 use crate::reason::StopReason;
 use crate::runtime::instance::Failure;
 use crate::session::env::SessionEnv;
@@ -85,34 +86,35 @@ fn store_locked(session: &Session, live: &mut Live, env: &SessionEnv) -> Stored 
 }
 
 /// Hibernates `session` (its lock held, its queued casts delivered, `now` on the host clock).
-/// Returns the next deadline when it stays live (busy, watched, or the snapshot could not
-/// be stored); `None` once it is hibernated or has ended.
+/// Returns what happened, and the next deadline of a session that stays live (busy,
+/// watched, or its snapshot could not be stored); `None` once it is hibernated or has ended.
 pub(crate) fn hibernate_locked(
     session: &Arc<Session>,
     slot: &mut MutexGuard<'_, Slot>,
     env: &Arc<SessionEnv>,
     now: u64,
-) -> Option<u64> {
+) -> (HibernateOutcome, Option<u64>) {
     let retry = now.saturating_add(millis(env.config.hibernate_after).max(1_000));
     if session.has_subscribers() {
-        return Some(retry);
+        return (HibernateOutcome::Busy, Some(retry));
     }
     let Slot::Live(live) = &mut **slot else {
-        return None;
+        return (HibernateOutcome::Ended, None);
     };
     let began = Instant::now();
     let record = match store_locked(session, live, env) {
         Stored::Saved(record) => record,
         Stored::NoSnapshots => {
             session.set_no_snapshots();
-            return session.next_deadline_ms(env);
+            return (HibernateOutcome::Unsupported, session.next_deadline_ms(env));
         }
-        Stored::Refused => return Some(retry),
+        Stored::Refused => return (HibernateOutcome::StoreRefused, Some(retry)),
         Stored::Failed(failure) => {
             session.fail_locked(slot, env, failure);
-            return matches!(&**slot, Slot::Live(_))
+            let next = matches!(&**slot, Slot::Live(_))
                 .then(|| session.next_deadline_ms(env))
                 .flatten();
+            return (HibernateOutcome::Failed, next);
         }
     };
     let id = session.id();
@@ -126,7 +128,7 @@ pub(crate) fn hibernate_locked(
             writer.submit(&id, Some(record), false);
         }
         let _ = blocking(|| env.store.remove(&id));
-        return Some(now.saturating_add(1_000));
+        return (HibernateOutcome::Busy, Some(now.saturating_add(1_000)));
     }
     session.retire_hibernated(slot, env);
     // A touch that raced the retirement saw the object still live and only updated it:
@@ -147,25 +149,29 @@ pub(crate) fn hibernate_locked(
         duration_us = began.elapsed().as_micros() as u64,
         "session hibernated"
     );
-    None
+    (HibernateOutcome::Hibernated, None)
 }
 
-/// Hibernates `session` now (after its queued casts); whether it did.
-pub(crate) async fn hibernate_now(session: &Arc<Session>, env: &Arc<SessionEnv>) -> bool {
-    if !session.guest.options.hibernate {
-        return false;
+/// Hibernates `session` now (after its queued casts). A session that stays live keeps its
+/// reaper entry, which goes on watching it.
+pub(crate) async fn hibernate_now(
+    session: &Arc<Session>,
+    env: &Arc<SessionEnv>,
+) -> HibernateOutcome {
+    if !session.guest.options.hibernate || !session.supports_snapshots() {
+        return HibernateOutcome::Unsupported;
     }
     let mut slot = session.slot.lock().await;
     session.prepare_locked(&mut slot, env);
     if !session.is_live() || !matches!(&*slot, Slot::Live(_)) {
-        return false;
+        return if session.was_retired() {
+            HibernateOutcome::AlreadyHibernated
+        } else {
+            HibernateOutcome::Ended
+        };
     }
     let now = env.clock.now_ms();
-    match hibernate_locked(session, &mut slot, env, now) {
-        None => session.was_retired(),
-        // Still live; its reaper entry is untouched and keeps watching it.
-        Some(_) => false,
-    }
+    hibernate_locked(session, &mut slot, env, now).0
 }
 
 /// At shutdown with a durable store: stores the session's snapshot (so it comes back after

@@ -381,7 +381,7 @@ impl Session {
         let expired = self.expires_at_ms(&env.config).is_some_and(|d| d <= now);
         if !expired {
             if self.hibernates_at_ms(&env.config).is_some_and(|d| d <= now) {
-                return crate::session::hibernate::hibernate_locked(self, &mut slot, env, now);
+                return crate::session::hibernate::hibernate_locked(self, &mut slot, env, now).1;
             }
             return self.next_deadline_ms(env);
         }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sessionhost::GuestSource;
 use sessionhost::store::PersistentStore;
 use sessionhost::{CheckpointDurability, GuestOptions, Host, HostConfig};
 use sessionhost_bench::figures::Figures;
@@ -54,8 +55,12 @@ async fn durable_host(dir: &Path, durability: CheckpointDurability) -> anyhow::R
         checkpoint_every: 1,
         ..GuestOptions::default()
     };
-    host.load_guest_file_with(UNPREFIXED, guest_path(UNPREFIXED)?, options)
-        .await?;
+    host.load_guest(
+        UNPREFIXED,
+        GuestSource::file(guest_path(UNPREFIXED)?),
+        options,
+    )
+    .await?;
     Ok(host)
 }
 
