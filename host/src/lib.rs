@@ -91,7 +91,7 @@ pub use metrics::{
     CALL_OUTCOMES, CounterSnapshot, DURATION_BUCKETS, MetricsSnapshot, STOP_REASONS,
 };
 pub use reason::{LimitKind, StopReason};
-pub use session::lifecycle::{RestoreFrom, StartOptions};
+pub use session::start::{RestoreFrom, StartOptions};
 
 /// For the benchmarks' baselines only: the engine exactly as a [`Host`] configures it, so a
 /// bare-wasmtime loop measures the same layout. Not a stable API.

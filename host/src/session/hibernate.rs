@@ -38,10 +38,11 @@ use crate::info::HibernateOutcome;
 use crate::reason::StopReason;
 use crate::runtime::instance::Failure;
 use crate::session::env::SessionEnv;
-use crate::session::lifecycle::StartExtras;
-use crate::session::lifecycle::{RestoreFrom, StartOptions};
+use crate::session::lifecycle::Ending;
 use crate::session::live::Live;
-use crate::session::state::{Ending, Session, Slot, millis};
+use crate::session::start::StartExtras;
+use crate::session::start::{RestoreFrom, StartOptions};
+use crate::session::state::{Session, Slot, millis};
 use crate::session::timers::wall_ms;
 use crate::store::{SnapshotRecord, StoreError};
 
@@ -301,7 +302,7 @@ impl SessionEnv {
         };
         // The woken session's last activity is now: waking is activity (a message, a touch
         // or a due timer is about to arrive).
-        match crate::session::lifecycle::start_session(self, options, extras).await {
+        match crate::session::start::start_session(self, options, extras).await {
             Ok(session) => {
                 self.counters.woken.add(1);
                 tracing::debug!(

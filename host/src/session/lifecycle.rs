@@ -1,228 +1,293 @@
-//! Starting a session: [`StartOptions`], and [`start_session`], which instantiates a guest
-//! and runs its `init` (or `restore`, for a wake or a start from a snapshot) and registers
-//! the session — or leaves nothing behind.
+//! Ending a session, and starting it again after a failure.
 //!
-//! A start takes one of the `max_sessions` places before it instantiates anything (a
-//! [`Reservation`] gives it back if the start fails), and a creation token from `rate_limit`
-//! unless it wakes a hibernated session. The new session's lock is held from its creation
-//! to its registration: nobody can send it a message before its state is in place.
+//! [`Session::terminate`] jumps the mailbox: it marks the session ending at once, so new
+//! messages are refused, callers waiting for the lock give up with `session_not_found` as
+//! they get it, queued casts are discarded (counted in the stop event's `lost_messages`),
+//! and a kill also interrupts the message running now. Only a shutdown drains the mailbox
+//! first. The ending runs in a task of its own, so it completes even if its caller goes away.
+//!
+//! A session ends exactly once, under its lock, in [`Session::end_locked`]: the slot becomes
+//! [`Slot::Ended`], the guest's `terminate` runs when the instance is still usable, the store
+//! (and with it every timer) is dropped, the registry entry is removed, subscribers get the
+//! final event and the host's live count is released. Callers still waiting for the lock then
+//! find the slot ended and get `session_not_found`. A failed message ends the instance; the
+//! guest's restart policy decides whether the session starts again (`supervisor.rs`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use tokio::sync::MutexGuard;
+
 use crate::error::SessionError;
-use crate::id::SessionId;
+use crate::events::SessionEvent;
 use crate::reason::StopReason;
+use crate::runtime::instance::Failure;
 use crate::session::env::SessionEnv;
-use crate::session::live::Live;
-use crate::session::state::Session;
-use crate::session::supervisor::Recovery;
-use crate::store::TimerRecord;
+use crate::session::state::{Session, Slot, State, millis};
+use crate::session::supervisor::{self, Restarted};
 
-/// How to start a session ([`Host::start`]).
-///
-/// ```
-/// let options = sessionhost::StartOptions::guest("counter")
-///     .id("room-42")
-///     .args(br#"{"start": 10}"#);
-/// assert_eq!(options.guest.as_deref(), Some("counter"));
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct StartOptions {
-    /// The session's ID; generated (128 random bits) when `None`.
-    pub id: Option<String>,
-    /// The guest to run; the configured `default_guest` when `None`.
-    pub guest: Option<String>,
-    /// Bytes passed to the guest's `init` (empty by default).
-    pub args: Vec<u8>,
-    /// Rebuild the session from a snapshot (the guest's `restore`) instead of calling `init`.
-    pub restore: Option<RestoreFrom>,
+/// How [`Session::terminate`] treats the mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Deliver the queued casts first (a graceful shutdown).
+    Drain,
+    /// End at once: queued casts are discarded, waiting callers refused.
+    Now,
+    /// [`Ending::Now`], and interrupt the message running now (an operator's kill).
+    Kill,
 }
 
-/// A snapshot to start a session from ([`StartOptions::restore`]).
-#[derive(Clone, Debug)]
-pub struct RestoreFrom {
-    /// Bytes returned by the guest's `snapshot`.
-    pub state: Vec<u8>,
-    /// The guest version that took the snapshot (passed to `restore` as `from-version`).
-    pub from_version: String,
-}
+impl Session {
+    /// At a reaper deadline, under the lock and after queued casts: ends the session if it
+    /// has expired, hibernates it if it is due. Returns the next deadline when it lives on
+    /// (the reaper watches again until then).
+    pub(crate) async fn on_deadline(self: &Arc<Self>, env: &Arc<SessionEnv>) -> Option<u64> {
+        let mut slot = self.slot.lock().await;
+        self.prepare_locked(&mut slot, env);
+        if !self.is_live() || !matches!(&*slot, Slot::Live(_)) {
+            return None;
+        }
+        let now = env.clock.now_ms();
+        let expired = self.expires_at_ms(&env.config).is_some_and(|d| d <= now);
+        if !expired {
+            if self.hibernates_at_ms(&env.config).is_some_and(|d| d <= now) {
+                return crate::session::hibernate::hibernate_locked(self, &mut slot, env, now).1;
+            }
+            return self.next_deadline_ms(env);
+        }
+        let idle_ms = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let reason = match env.config.session_max_lifetime {
+            Some(max) if now.saturating_sub(self.created_ms) >= millis(max) => {
+                StopReason::Killed("session_max_lifetime reached".into())
+            }
+            _ => StopReason::IdleTimeout,
+        };
+        env.counters.expired.add(1);
+        tracing::info!(
+            target: "sessionhost::session",
+            event = "session.cleanup",
+            session_id = %self.id(),
+            guest = %self.guest.name,
+            idle_ms,
+            reason = %reason,
+            "session expired"
+        );
+        self.end_locked(&mut slot, env, reason);
+        None
+    }
 
-impl StartOptions {
-    /// Options to start `guest`.
-    pub fn guest(name: impl Into<String>) -> Self {
-        Self {
-            guest: Some(name.into()),
-            ..Self::default()
+    /// Ends the session after a failed export call.
+    pub(crate) fn fail_locked(
+        self: &Arc<Self>,
+        slot: &mut MutexGuard<'_, Slot>,
+        env: &Arc<SessionEnv>,
+        failure: Failure,
+    ) {
+        env.counters.traps.add(1);
+        if self.state.load(Ordering::Acquire) == State::Ending {
+            // A terminate is waiting for the lock and ends the session with its reason; the
+            // instance cannot run the guest's `terminate` any more.
+            if let Slot::Live(live) = &mut **slot {
+                live.poisoned = true;
+            }
+            return;
+        }
+        tracing::warn!(
+            target: "sessionhost::session",
+            session_id = %self.id(),
+            guest = %self.guest.name,
+            error = %failure.error,
+            "guest failed"
+        );
+        self.restart_or_end_locked(slot, env, failure.reason);
+    }
+
+    /// Starts the session again when its guest's restart policy says so (see
+    /// `supervisor.rs`), else ends it.
+    pub(super) fn restart_or_end_locked(
+        self: &Arc<Self>,
+        slot: &mut MutexGuard<'_, Slot>,
+        env: &Arc<SessionEnv>,
+        reason: StopReason,
+    ) {
+        if !self.guest.options.restart.restarts_after(&reason)
+            || env.is_shutting_down()
+            || !matches!(&**slot, Slot::Live(_))
+        {
+            self.end_locked(slot, env, reason);
+            return;
+        }
+        let started = Instant::now();
+        let Slot::Live(mut old) = std::mem::replace(&mut **slot, Slot::Starting) else {
+            return;
+        };
+        let recovery = old.recovery.take();
+        drop(old);
+        match supervisor::restart(env, self, &reason, recovery) {
+            Restarted::Live {
+                live,
+                from_checkpoint,
+                lost,
+            } => {
+                self.set_live(slot, live);
+                env.counters.restarts.add(1);
+                tracing::info!(
+                    target: "sessionhost::session",
+                    event = "session.restart",
+                    session_id = %self.id(),
+                    guest = %self.guest.name,
+                    reason = %reason,
+                    from_checkpoint,
+                    lost_messages = lost,
+                    duration_us = started.elapsed().as_micros() as u64,
+                    "session restarted"
+                );
+                if let Some(events) = self.events.get() {
+                    let _ = events.send(SessionEvent::Restarted {
+                        reason,
+                        from_checkpoint,
+                        lost_messages: lost,
+                    });
+                }
+            }
+            Restarted::Failed(reason) => {
+                **slot = Slot::Ended;
+                self.state.store(State::Ending, Ordering::SeqCst);
+                self.finish_end(env, reason, started);
+            }
         }
     }
 
-    /// Sets the session ID instead of generating one.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
+    /// Ends a session whose lock the caller holds; does nothing if it already ended.
+    pub(crate) fn end_locked(
+        self: &Arc<Self>,
+        slot: &mut MutexGuard<'_, Slot>,
+        env: &Arc<SessionEnv>,
+        reason: StopReason,
+    ) {
+        let previous = std::mem::replace(&mut **slot, Slot::Ended);
+        let Slot::Live(mut live) = previous else {
+            **slot = previous;
+            return;
+        };
+        self.state.store(State::Ending, Ordering::SeqCst);
+        let started = Instant::now();
+        if crate::reason::instance_usable(&reason) && !live.poisoned {
+            let wit_reason = (&reason).into();
+            let outcome =
+                self.run_on_own_account(env, &mut live, |e, s| e.call_terminate(s, &wit_reason));
+            if let Err(failure) = outcome {
+                tracing::warn!(
+                    target: "sessionhost::session",
+                    session_id = %self.id(),
+                    guest = %self.guest.name,
+                    error = %failure.error,
+                    "guest terminate failed; the session ends anyway"
+                );
+            }
+        }
+        drop(live);
+        self.finish_end(env, reason, started);
     }
 
-    /// Sets the `init` arguments.
-    pub fn args(mut self, args: impl Into<Vec<u8>>) -> Self {
-        self.args = args.into();
-        self
+    /// The bookkeeping of an ending, once the instance is gone: registry, mailbox, live
+    /// count, metrics, subscribers, log.
+    pub(super) fn finish_end(
+        self: &Arc<Self>,
+        env: &Arc<SessionEnv>,
+        reason: StopReason,
+        started: Instant,
+    ) {
+        self.state.store(State::Ended, Ordering::SeqCst);
+        env.registry.remove_if_same(&self.id(), self);
+        env.reaper.forget(env, self);
+        let lost = {
+            let mut queue = self.queue.lock();
+            let lost = queue.len();
+            for mail in queue.drain(..) {
+                self.release(env, mail.bytes());
+            }
+            self.queued.fetch_sub(lost, Ordering::AcqRel);
+            lost
+        };
+        if lost > 0 {
+            env.counters.discarded.add(lost as u64);
+        }
+        if let Some(writer) = &env.checkpoints
+            && self.checkpointed.load(Ordering::Acquire)
+        {
+            writer.submit(&self.id(), None, false);
+        }
+        env.release_session();
+        env.counters.record_stop(&reason);
+        if let Some(events) = self.events.get() {
+            let _ = events.send(SessionEvent::Terminated(reason.clone()));
+        }
+        tracing::debug!(
+            target: "sessionhost::session",
+            event = "session.stop",
+            session_id = %self.id(),
+            guest = %self.guest.name,
+            reason = %reason,
+            lost_messages = lost,
+            duration_us = started.elapsed().as_micros() as u64,
+            calls = self.calls.load(Ordering::Relaxed),
+            casts = self.casts.load(Ordering::Relaxed),
+            "session ended"
+        );
     }
 
-    /// Starts from a snapshot instead of `init`.
-    pub fn restore(mut self, state: impl Into<Vec<u8>>, from_version: impl Into<String>) -> Self {
-        self.restore = Some(RestoreFrom {
-            state: state.into(),
-            from_version: from_version.into(),
+    /// Ends the session for `reason`. With [`Ending::Drain`] the casts it already accepted
+    /// are delivered first; otherwise the ending jumps the mailbox (see the module docs):
+    /// from this call on the session refuses every message, and [`Ending::Kill`] also
+    /// interrupts the message running now. The ending runs in a task of its own, so it
+    /// completes even if the caller stops waiting. `session_not_found` when the session had
+    /// already ended (or is being ended, or was retired: look it up again).
+    pub(crate) async fn terminate(
+        self: &Arc<Self>,
+        env: &Arc<SessionEnv>,
+        reason: StopReason,
+        ending: Ending,
+    ) -> Result<(), SessionError> {
+        if ending != Ending::Drain {
+            if !self.state.swap_from(State::Live, State::Ending) {
+                return Err(SessionError::SessionNotFound);
+            }
+            if ending == Ending::Kill {
+                self.interrupt.store(true, Ordering::Release);
+            }
+        }
+        let (session, env) = (Arc::clone(self), Arc::clone(env));
+        let ended = env.tasks.clone().spawn(async move {
+            let mut slot = session.slot.lock().await;
+            if ending == Ending::Drain {
+                session.prepare_locked(&mut slot, &env);
+                if !session.is_live() {
+                    return Err(SessionError::SessionNotFound);
+                }
+            }
+            if !matches!(&*slot, Slot::Live(_)) {
+                return Err(SessionError::SessionNotFound);
+            }
+            session.end_locked(&mut slot, &env, reason);
+            Ok(())
         });
-        self
+        ended.await.unwrap_or(Err(SessionError::SessionNotFound))
     }
-}
 
-/// Holds a `max_sessions` place until the session is registered.
-struct Reservation<'a> {
-    live: &'a AtomicUsize,
-    committed: bool,
-}
+    /// Whether a kill asked the running message to stop (checked at every epoch tick).
+    pub(crate) fn interrupt_requested(&self) -> bool {
+        self.interrupt.load(Ordering::Acquire)
+    }
 
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        if !self.committed {
-            self.live.fetch_sub(1, Ordering::AcqRel);
+    /// What the caller of a failed message gets: its own error, or `session_not_found` when
+    /// a kill interrupted it (the session is being ended).
+    pub(super) fn failure_error(&self, failure: &Failure) -> SessionError {
+        if self.interrupt_requested() {
+            SessionError::SessionNotFound
+        } else {
+            failure.error.clone()
         }
     }
-}
-
-/// What a wake adds to a start (see `hibernate.rs`).
-#[derive(Default)]
-pub(crate) struct StartExtras {
-    /// Waking a hibernated session: no rate limit, the ID may be in the store, and its record
-    /// is removed once the session is registered.
-    pub(crate) woken: bool,
-    /// The session's original init arguments (kept for restarts).
-    pub(crate) args: Vec<u8>,
-    /// Timers to re-arm once the state is restored.
-    pub(crate) timers: Vec<TimerRecord>,
-}
-
-/// Starts (or wakes) a session; see `Host::start`.
-pub(crate) async fn start_session(
-    env: &Arc<SessionEnv>,
-    options: StartOptions,
-    extras: StartExtras,
-) -> Result<Arc<Session>, SessionError> {
-    if env.is_shutting_down() {
-        return Err(SessionError::ShuttingDown);
-    }
-    let id = match &options.id {
-        Some(text) => SessionId::parse(text)?,
-        None => SessionId::generate(),
-    };
-    if env.registry.contains_live(&id)
-        || (options.id.is_some() && !extras.woken && env.is_hibernated(&id))
-    {
-        return Err(SessionError::AlreadyStarted);
-    }
-    let name = options
-        .guest
-        .as_deref()
-        .or(env.config.default_guest.as_deref())
-        .ok_or_else(|| SessionError::GuestNotFound {
-            name: "(no guest given and no default_guest configured)".into(),
-        })?;
-    let guest = env
-        .guests
-        .get(name)
-        .ok_or_else(|| SessionError::GuestNotFound { name: name.into() })?;
-    match &options.restore {
-        Some(restore) => env.check_size(restore.state.len())?,
-        None => env.check_size(options.args.len())?,
-    }
-
-    let max = env.config.max_sessions;
-    let mut reservation = Reservation {
-        live: &env.live,
-        committed: false,
-    };
-    if env.live.fetch_add(1, Ordering::AcqRel) >= max {
-        return Err(SessionError::SessionLimitReached { max });
-    }
-    if !extras.woken {
-        env.take_rate_token()?;
-    }
-
-    let session = Arc::new(Session::new(env, id.clone(), Arc::clone(&guest)));
-    let mut slot = session
-        .slot
-        .try_lock()
-        .expect("nobody else can see a session being started");
-    let began = Instant::now();
-    let budget = env.budget(began, env.config.call_timeout);
-    let mut live = Live::start(env, &session, id.clone(), &guest, began)?;
-    live.recovery = match &options.restore {
-        None => Recovery::for_start(&options.args, &guest.options),
-        Some(restore) => Recovery::from_snapshot(&restore.state, &extras.args, &guest.options),
-    };
-    let ran = match &options.restore {
-        None => live
-            .instance
-            .run(&budget, |e, s| e.call_init(s, &options.args)),
-        Some(restore) => live.instance.run(&budget, |e, s| {
-            e.call_restore(s, &restore.state, &restore.from_version)
-        }),
-    };
-    session.add_fuel(env, ran.fuel_used);
-    match ran.result {
-        Ok(Ok(())) => {}
-        Ok(Err(message)) => return Err(SessionError::GuestError(message)),
-        Err(failure) => return Err(failure.error),
-    }
-    // A woken session of a guest that checkpoints keeps its state durable from the start:
-    // the record it woke from becomes its first checkpoint before that record goes.
-    let first_checkpoint = match (&env.checkpoints, &options.restore) {
-        (Some(_), Some(restore)) if extras.woken && guest.options.checkpoint_every > 0 => {
-            let now = env.wall_now_ms();
-            Some(crate::store::SnapshotRecord {
-                guest: guest.name.to_string(),
-                version: restore.from_version.clone(),
-                state: restore.state.clone(),
-                args: extras.args.clone(),
-                saved_at_ms: now,
-                last_active_ms: now,
-                timers: extras.timers.clone(),
-            })
-        }
-        _ => None,
-    };
-    live.import_timers(extras.timers);
-    let stop = live.take_stop_request();
-    session.set_live(&mut slot, live);
-    env.registry.insert_new(Arc::clone(&session))?;
-    reservation.committed = true;
-    if let (Some(writer), Some(record)) = (&env.checkpoints, first_checkpoint) {
-        session.mark_checkpointed();
-        if let Some(ack) = writer.submit(&id, Some(record), true) {
-            let _ = ack.await;
-        }
-    }
-    if extras.woken {
-        // The record it woke from goes while its lock is still held: the woken session
-        // cannot hibernate again (and store a new record) before the old one is removed.
-        let _ = crate::session::hibernate::blocking(|| env.store.remove(&id));
-    }
-    if let Some(deadline) = session.next_deadline_ms(env) {
-        env.reaper.watch(env, &session, deadline);
-    }
-    if let Some(reason) = stop {
-        // The guest asked to stop during `init` (or `restore`): the session ends as any
-        // stopped session does (its `terminate` runs, counted as `requested`), and the start
-        // says so instead of handing out the ID of a session that is already gone.
-        session.end_locked(&mut slot, env, StopReason::Requested(reason.clone()));
-        return Err(SessionError::GuestError(format!(
-            "the guest stopped the session while starting it: {reason}"
-        )));
-    }
-    drop(slot);
-    Ok(session)
 }

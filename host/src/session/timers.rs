@@ -25,7 +25,8 @@ use tokio::time::Instant;
 
 use crate::error::SessionError;
 use crate::session::env::SessionEnv;
-use crate::session::state::{Mail, Session, millis};
+use crate::session::mailbox::Mail;
+use crate::session::state::{Session, millis};
 use crate::store::TimerRecord;
 use crate::time::deadlines::{DeadlineQueue, Key};
 
