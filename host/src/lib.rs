@@ -16,44 +16,43 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Layout
-//! Data flows from the top of this list to the bottom.
+//! # Layers
+//! The crate is built in layers whose imports point one way — down this list. A lower layer
+//! never names a higher one; `make lint` checks it (`scripts/check_layers.py`).
 //!
-//! - [`host`](crate::Host) (`host.rs`) — the public API: start, call, cast, terminate, touch,
-//!   info, stats, subscribe, snapshot, shutdown. Owns everything below.
-//! - `registry.rs` — ID → session map (sharded, seeded hashing).
-//! - `session.rs` — one session: the lock that enforces one message at a time, the mailbox
-//!   (queued casts, bound, drainer), and ending a session exactly once.
-//! - `exec.rs` — running one guest export within the limits (fuel, deadline), and turning
-//!   traps into typed errors.
-//! - `ctx.rs` — the data in each session's wasmtime `Store`: limits, per-message bookkeeping.
-//! - `imports.rs` — the host functions guests import (`session-id`, `log`, `publish`...).
-//! - `timers.rs` — `send-after` / `cancel-timer`, delivered through the mailbox.
-//! - `supervisor.rs` — restart policies, intensity, checkpoints.
-//! - `hibernate.rs` — idle sessions reduced to a snapshot in the store, woken on demand.
-//! - `checkpoint.rs` — checkpoints written to a durable store (group commit), and sessions
-//!   brought back from them after a crash.
-//! - [`store`] — where hibernated sessions live: in memory, or durable (redb).
-//! - `watch.rs` — hot-load from a guests directory (`notify`).
-//! - `upgrade.rs` — moving running sessions to a new guest version (`migrate`).
-//! - `deadlines.rs` — an ordered set of deadlines and its one task (timers, reaper).
-//! - `reaper.rs` — idle expiry (`session_ttl`, `session_max_lifetime`), one ordered map.
-//! - `events.rs` — what subscribers receive; their queues, bounded in events and bytes.
-//! - `offload.rs` — guests run synchronously on the caller's thread; long-running messages
-//!   leave the async worker thread so they cannot stall other sessions.
-//! - `wasi.rs`, `wasi_link.rs` — WASI linked in full (synchronously) with nothing granted;
-//!   guest stdout/stderr go to the log.
-//! - `guest.rs`, `check.rs` — loading and validating guest components.
-//! - `layout.rs` — per-guest memory layouts: dense pool slots for small guests, growable
-//!   on-demand memories for large ones (Python, JavaScript), side by side.
-//! - [`http`] — `SessionLayer` and the `Session` extractor for axum apps, and the
-//!   `sessionhost` server (session API, SSE/WebSocket, admin API, metrics).
-//! - `engine.rs` — the one place that configures wasmtime: the dense engine (pooling
-//!   allocator) and the large one, fuel, epoch clock.
-//! - `bindings.rs` — host bindings generated from `wit/session.wit`.
-//! - `metrics.rs` — lock-free counters and the snapshot exporters read.
-//! - `config.rs`, `error.rs`, `id.rs`, `reason.rs`, `info.rs`, `ratelimit.rs` — the
-//!   vocabulary types.
+//! 1. **Vocabulary** — what every layer speaks: `error.rs` ([`SessionError`] and its
+//!    [`KINDS`](SessionError::KINDS)), `id.rs`, `reason.rs` ([`StopReason`], [`LimitKind`]:
+//!    shared with the Rust guest SDK through `sessionhost-wire`), `events.rs` (what
+//!    subscribers receive; their queues, bounded in events and bytes), `info.rs` (what the
+//!    host reports), `metrics.rs` (lock-free counters), `config.rs` ([`HostConfig`],
+//!    [`GuestOptions`]), `ratelimit.rs`, `time/` (the host clock; a deadline queue generic
+//!    over its owner) and [`store`] (where hibernated sessions and checkpoints live: memory
+//!    or redb). Rule: `config` never names `guest/`.
+//! 2. **`runtime/`** — everything that runs guest code and nothing that knows a session:
+//!    `engine.rs` (the one place that configures wasmtime: dense and large engines, fuel,
+//!    epoch ticker), `layout.rs` (memory layouts), `bindings.rs` (from `wit/session.wit`),
+//!    `ctx.rs` (a store's data, and the narrow `GuestLink` its imports reach a session
+//!    through), `instance.rs` (one `Instance` type: created with its store set up once, an
+//!    export run within a `Budget`, traps turned into typed failures), `imports.rs`,
+//!    `wasi.rs`/`wasi_link.rs` (WASI with nothing granted; one table links it and lists
+//!    it), `offload.rs` (long-running and blocked guests off the async workers). Rule: never
+//!    names `guest/`, `session/`, the facade or `http/`.
+//! 3. **`guest/`** — compiled guests: `mod.rs` (compile with a cache shared by content,
+//!    validate, the registry of current versions), `check.rs` (the static checks `sessionhost
+//!    check` prints), `watch.rs` (the guests directory, loading through a `Loader`).
+//! 4. **`session/`** — sessions: `env.rs` (`SessionEnv`, all a session may reach: config,
+//!    counters, clock, guests, registry, store, timers — never the engine or the facade),
+//!    `state.rs` (the object and its `State`), `mailbox.rs`, `messages.rs`, `start.rs`,
+//!    `lifecycle.rs`, `live.rs` (a session's instance and its link), `supervisor.rs`,
+//!    `hibernate.rs`, `upgrade.rs`, `checkpoint.rs` (durable checkpoints), `registry.rs`,
+//!    `reaper.rs`, `timers.rs`, and `resolver.rs`: the one place that finds the object
+//!    serving an ID (lookup, wake, successor). Rule: never names the facade or `http/`.
+//! 5. **[`Host`]** (`host/`) — the thin public facade: start, call, cast, terminate, touch,
+//!    info, stats, subscribe, snapshot, shutdown, loading guests ([`GuestSource`],
+//!    [`LoadOptions`]), and [`SessionHandle`] (a session found once for a request).
+//! 6. **[`http`]** — `SessionLayer` and the `Session` extractor (which keeps the handle it
+//!    resolved) for axum apps, and the server's routes (session API, SSE/WebSocket, admin API,
+//!    metrics, OpenAPI).
 
 mod config;
 mod error;

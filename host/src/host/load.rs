@@ -116,7 +116,7 @@ impl Host {
     /// `"1.4.0"`) next to its content hash. When a version was loaded under `name` already,
     /// its running sessions follow the guest's [`UpgradePolicy`](crate::UpgradePolicy):
     /// `keep` (they stay on their version until they end) or `migrate` (each moves at its
-    /// next idle point, keeping its state; see [`SessionInfo::upgrade_error`] when one
+    /// next idle point, keeping its state; see [`SessionInfo::upgrade_error`](crate::SessionInfo::upgrade_error) when one
     /// cannot); an old version is unloaded when its last session has moved or ended. The
     /// guest's [`GuestOptions`] are `load.options`, or else those of the version it replaces
     /// (defaults for a new name).

@@ -20,7 +20,7 @@ use crate::session::state::Session;
 use crate::session::supervisor::Recovery;
 use crate::store::TimerRecord;
 
-/// How to start a session ([`Host::start`]).
+/// How to start a session ([`Host::start`](crate::Host::start)).
 ///
 /// ```
 /// let options = sessionhost::StartOptions::guest("counter")
