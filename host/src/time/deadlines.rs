@@ -145,3 +145,114 @@ async fn run<V: Send + 'static, C: Send + Sync + 'static>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The queue's owner in these tests: what fired, in order.
+    #[derive(Default)]
+    struct Log(parking_lot::Mutex<Vec<(&'static str, Instant)>>);
+
+    fn record(
+        _: &Arc<DeadlineQueue<&'static str>>,
+        log: &Arc<Log>,
+        name: &'static str,
+        at: Instant,
+    ) {
+        log.0.lock().push((name, at));
+    }
+
+    /// Lets the queue's task run until it sleeps again.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_fire_in_due_order_and_ties_in_insertion_order() {
+        let log = Arc::new(Log::default());
+        let queue = DeadlineQueue::new();
+        assert!(queue.start(&Arc::downgrade(&log), record));
+        let t0 = Instant::now();
+        queue.insert(t0 + Duration::from_secs(3), "c");
+        queue.insert(t0 + Duration::from_secs(1), "a");
+        queue.insert(t0 + Duration::from_secs(2), "b1");
+        queue.insert(t0 + Duration::from_secs(2), "b2");
+        let removed = queue.insert(t0 + Duration::from_secs(2), "gone");
+        assert_eq!(queue.remove(&removed), Some("gone"));
+
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        settle().await;
+        assert_eq!(log.0.lock().iter().map(|e| e.0).collect::<Vec<_>>(), ["a"]);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        settle().await;
+        let fired: Vec<_> = log
+            .0
+            .lock()
+            .iter()
+            .map(|(name, at)| (*name, *at - t0))
+            .collect();
+        assert_eq!(
+            fired,
+            [
+                ("a", Duration::from_secs(1)),
+                ("b1", Duration::from_secs(2)),
+                ("b2", Duration::from_secs(2)),
+                ("c", Duration::from_secs(3)),
+            ]
+        );
+        queue.close();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_earliest_entry_wakes_the_task_and_a_closed_queue_fires_nothing() {
+        let log = Arc::new(Log::default());
+        let queue = DeadlineQueue::new();
+        queue.start(&Arc::downgrade(&log), record);
+        let t0 = Instant::now();
+        queue.insert(t0 + Duration::from_secs(60), "late");
+        settle().await; // the task sleeps until the 60 s entry
+        queue.insert(t0 + Duration::from_secs(1), "early");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        settle().await;
+        assert_eq!(
+            log.0.lock().iter().map(|e| e.0).collect::<Vec<_>>(),
+            ["early"]
+        );
+
+        queue.close();
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        settle().await;
+        assert_eq!(
+            log.0.lock().len(),
+            1,
+            "nothing fires once the queue is closed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_task_stops_with_its_owner() {
+        let log = Arc::new(Log::default());
+        let queue = DeadlineQueue::new();
+        queue.start(&Arc::downgrade(&log), record);
+        queue.insert(Instant::now() + Duration::from_secs(1), "orphan");
+        let weak = Arc::downgrade(&log);
+        drop(log);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        settle().await;
+        assert!(weak.upgrade().is_none());
+        // The entry is still there: nobody fired it.
+        assert_eq!(queue.entries.lock().len(), 1);
+    }
+
+    #[test]
+    fn without_a_runtime_nothing_starts() {
+        let log = Arc::new(Log::default());
+        let queue: Arc<DeadlineQueue<&'static str>> = DeadlineQueue::new();
+        assert!(!queue.start(&Arc::downgrade(&log), record));
+    }
+}
