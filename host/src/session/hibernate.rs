@@ -11,7 +11,7 @@
 //! The session object itself is retired (state `hibernated`): a caller that looked it up just
 //! before sees it refuse, looks the ID up again, and wakes it. Lookups pass over a retired
 //! object still in the registry, and the woken session takes its place there, so the waker
-//! never waits for the retiring thread. Waking ([`HostInner::resolve`])
+//! never waits for the retiring thread. Waking ([`resolve`](crate::session::resolver::resolve))
 //! instantiates the guest under the same ID, runs `restore` with the stored state and re-arms
 //! the timers with their remaining delays. The idle TTL keeps running while a session is
 //! stored (its record carries its last activity); waking counts as activity. Concurrent
@@ -47,7 +47,7 @@ use crate::session::timers::wall_ms;
 use crate::store::{SnapshotRecord, StoreError};
 
 /// Expired hibernated sessions woken at once to run their `terminate` (see
-/// [`HostInner::expire_stored`]): a burst of expiries never takes more than this many
+/// [`SessionEnv::expire_hibernated`]): a burst of expiries never takes more than this many
 /// instances or `max_sessions` places.
 pub(crate) const EXPIRY_WAKES: usize = 16;
 

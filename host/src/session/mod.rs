@@ -17,5 +17,7 @@ pub(crate) mod resolver;
 pub(crate) mod start;
 pub(crate) mod state;
 pub(crate) mod supervisor;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub(crate) mod timers;
 pub(crate) mod upgrade;

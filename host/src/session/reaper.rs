@@ -86,6 +86,14 @@ impl Reaper {
     }
 }
 
+#[cfg(test)]
+impl Reaper {
+    /// Entries watched (live sessions and hibernated ones).
+    pub(crate) fn watched(&self) -> usize {
+        self.queue.len()
+    }
+}
+
 impl Drop for Reaper {
     fn drop(&mut self) {
         self.queue.close();
@@ -145,5 +153,146 @@ fn fire(
             });
         }
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use tokio::time::sleep;
+
+    use crate::config::HostConfig;
+    use crate::reason::StopReason;
+    use crate::session::lifecycle::Ending;
+    use crate::session::testkit::{self, call};
+
+    fn ttl(session_ttl: Duration) -> HostConfig {
+        HostConfig {
+            session_ttl,
+            ..testkit::config()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_session_expires_after_its_ttl_and_activity_postpones_it() {
+        let env = testkit::env(ttl(Duration::from_secs(60))).await;
+        let session = testkit::start(&env, "idle").await;
+        let mut events = testkit::subscribe(&env, &session);
+        sleep(Duration::from_secs(40)).await;
+        call(&env, &session, json!({"op": "count"})).await.unwrap();
+        sleep(Duration::from_secs(40)).await;
+        session.touch(&env);
+        sleep(Duration::from_secs(59)).await;
+        assert!(session.is_live(), "active 59 s ago, its TTL is 60 s");
+        assert_eq!(env.counters.expired.get(), 0);
+        // Postponed twice: one entry still, moved, never one per message.
+        assert_eq!(env.reaper.watched(), 1);
+
+        assert_eq!(
+            testkit::stop_reason(&mut events).await,
+            StopReason::IdleTimeout
+        );
+        assert!(!session.is_live() && !env.registry.contains("idle"));
+        assert_eq!(env.counters.expired.get(), 1);
+        assert_eq!(env.reaper.watched(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_past_its_max_lifetime_ends_however_active() {
+        let config = HostConfig {
+            session_max_lifetime: Some(Duration::from_secs(30)),
+            ..ttl(Duration::from_secs(3600))
+        };
+        let env = testkit::env(config).await;
+        let session = testkit::start(&env, "old").await;
+        let mut events = testkit::subscribe(&env, &session);
+        for _ in 0..2 {
+            sleep(Duration::from_secs(10)).await;
+            call(&env, &session, json!({"op": "count"})).await.unwrap();
+        }
+        assert!(session.is_live());
+        assert_eq!(
+            testkit::stop_reason(&mut events).await,
+            StopReason::Killed("session_max_lifetime reached".into())
+        );
+        assert_eq!(env.counters.expired.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_session_is_not_ended_under_its_running_message() {
+        let env = testkit::env(ttl(Duration::from_secs(1))).await;
+        let session = testkit::start(&env, "busy").await;
+        // Hold the lock past the deadline, as a long message would; a cast waits behind it.
+        let slot = session.slot.lock().await;
+        session
+            .enqueue_cast(&env, br#"{"op":"record","n":7}"#)
+            .unwrap();
+        sleep(Duration::from_secs(5)).await;
+        assert!(session.is_live(), "the expiry waits for the lock");
+        drop(slot);
+        // The queued cast counted as activity: delivered first, and the session lives on.
+        assert_eq!(
+            call(&env, &session, json!({"op": "casts"})).await.unwrap()["seen"],
+            json!([7])
+        );
+        assert!(session.is_live());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ended_session_leaves_the_reaper_at_once() {
+        let env = testkit::env(ttl(Duration::from_secs(3600))).await;
+        let mut sessions = Vec::new();
+        for n in 0..20 {
+            sessions.push(testkit::start(&env, &format!("short-{n}")).await);
+        }
+        assert_eq!(env.reaper.watched(), 20);
+        for session in &sessions {
+            session
+                .terminate(&env, StopReason::Normal, Ending::Now)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            env.reaper.watched(),
+            0,
+            "no entry waits an hour for an ended session"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_session_hibernates_and_its_stored_ttl_still_runs() {
+        let config = HostConfig {
+            hibernate_after: Duration::from_secs(30),
+            ..ttl(Duration::from_secs(600))
+        };
+        let env = testkit::env(config).await;
+        let session = testkit::start(&env, "dozy").await;
+        call(&env, &session, json!({"op": "add", "n": 3}))
+            .await
+            .unwrap();
+        sleep(Duration::from_secs(31)).await;
+        assert!(session.was_retired() && env.is_hibernated("dozy"));
+        assert_eq!(env.counters.hibernated.get(), 1);
+        assert_eq!(env.live.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(env.reaper.watched(), 1, "watched by ID while stored");
+
+        // The TTL counts from the last activity, stored with the record: at 600 s the
+        // session is woken for its `terminate` and its record dropped.
+        sleep(Duration::from_secs(600)).await;
+        for _ in 0..100 {
+            if !env.is_hibernated("dozy") && env.counters.ended.get() == 1 {
+                break;
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(env.counters.expired.get(), 1);
+        assert_eq!(env.counters.woken.get(), 1, "woken to run its terminate");
+        assert!(!env.registry.contains("dozy"));
+        assert!(matches!(
+            crate::session::resolver::resolve(&env, "dozy").await,
+            Err(crate::error::SessionError::SessionNotFound)
+        ));
     }
 }

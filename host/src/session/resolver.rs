@@ -117,3 +117,227 @@ pub(crate) fn exists(env: &SessionEnv, id: &str) -> bool {
     // it may have done both, so the registry is asked again last.
     env.registry.contains(id) || env.is_hibernated(id) || env.registry.contains(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::info::HibernateOutcome;
+    use crate::reason::StopReason;
+    use crate::session::hibernate::hibernate_now;
+    use crate::session::lifecycle::Ending;
+    use crate::session::testkit::{self, call};
+
+    /// Adds `n` to the session's counter through the resolver; the counter's new value.
+    async fn add(env: &Arc<SessionEnv>, id: &str, n: i64) -> Result<i64, SessionError> {
+        let (_, result) = on_session(env, id, None, |session| async move {
+            call(env, &session, json!({"op": "add", "n": n})).await
+        })
+        .await?;
+        Ok(result?["value"].as_i64().expect("a value"))
+    }
+
+    /// A session started under `id` and hibernated (its object retired).
+    async fn hibernated(env: &Arc<SessionEnv>, id: &str) -> Arc<Session> {
+        let session = testkit::start(env, id).await;
+        assert_eq!(
+            hibernate_now(&session, env).await,
+            HibernateOutcome::Hibernated
+        );
+        assert!(session.was_retired() && env.is_hibernated(id));
+        session
+    }
+
+    #[tokio::test]
+    async fn an_unknown_id_is_not_found_and_a_malformed_one_is_invalid() {
+        let env = testkit::env(testkit::config()).await;
+        assert!(matches!(
+            resolve(&env, "nobody").await,
+            Err(SessionError::SessionNotFound)
+        ));
+        assert!(matches!(
+            resolve(&env, "no spaces").await,
+            Err(SessionError::InvalidSessionId { .. })
+        ));
+        assert!(!exists(&env, "nobody"));
+    }
+
+    #[tokio::test]
+    async fn a_live_session_is_the_one_registered() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "live").await;
+        let found = resolve(&env, "live").await.unwrap();
+        assert!(Arc::ptr_eq(&found, &session));
+        assert!(exists(&env, "live"));
+        assert_eq!(env.counters.woken.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_hibernated_session_is_woken_with_its_state() {
+        let env = testkit::env(testkit::config()).await;
+        let old = testkit::start(&env, "sleeper").await;
+        assert_eq!(add(&env, "sleeper", 5).await.unwrap(), 5);
+        assert_eq!(
+            hibernate_now(&old, &env).await,
+            HibernateOutcome::Hibernated
+        );
+        assert!(exists(&env, "sleeper"), "a hibernated session exists");
+        let woken = resolve(&env, "sleeper").await.unwrap();
+        assert!(!Arc::ptr_eq(&woken, &old) && woken.is_live());
+        assert!(!env.is_hibernated("sleeper"), "its record is gone");
+        assert_eq!(add(&env, "sleeper", 1).await.unwrap(), 6);
+        assert_eq!(env.counters.woken.get(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_wakes_register_one_object_and_every_waker_gets_it() {
+        let env = testkit::env(testkit::config()).await;
+        hibernated(&env, "popular").await;
+        let start = Arc::new(tokio::sync::Barrier::new(8));
+        let wakers: Vec<_> = (0..8)
+            .map(|_| {
+                let (env, start) = (Arc::clone(&env), Arc::clone(&start));
+                tokio::spawn(async move {
+                    start.wait().await;
+                    resolve(&env, "popular").await
+                })
+            })
+            .collect();
+        let mut found = Vec::new();
+        for waker in wakers {
+            found.push(waker.await.unwrap().expect("every waker finds the session"));
+        }
+        assert!(found.iter().all(|s| Arc::ptr_eq(s, &found[0])));
+        assert_eq!(env.counters.woken.get(), 1, "woken once");
+        assert_eq!(env.live.load(Ordering::SeqCst), 1, "one max_sessions place");
+        assert!(!env.is_hibernated("popular"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sender_that_meets_a_retired_object_waits_for_its_successor() {
+        let env = testkit::env(testkit::config()).await;
+        let old = testkit::start(&env, "moving").await;
+        // What an upgrade does: under the old object's lock, retire it (no record goes to
+        // the store) and register its replacement.
+        let slot = old.slot.lock().await;
+        assert!(old.mark_retired(false));
+        let sender = {
+            let env = Arc::clone(&env);
+            tokio::spawn(async move { resolve(&env, "moving").await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !sender.is_finished(),
+            "it waits while the replacement is made"
+        );
+        let new = testkit::start(&env, "moving").await;
+        drop(slot);
+        let found = sender.await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&found, &new), "it gets the successor");
+    }
+
+    #[tokio::test]
+    async fn a_retired_object_without_a_successor_ends_in_not_found() {
+        let env = testkit::env(testkit::config()).await;
+        let old = testkit::start(&env, "orphan").await;
+        // Retired, still registered, nothing stored and no lock held: a replacement that
+        // failed and was never cleaned up. The resolver must not spin forever on it.
+        assert!(old.mark_retired(false));
+        assert!(matches!(
+            resolve(&env, "orphan").await,
+            Err(SessionError::SessionNotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_operation_refused_by_a_retired_object_runs_again_on_its_successor() {
+        let env = testkit::env(testkit::config()).await;
+        let first = testkit::start(&env, "handle").await;
+        let attempts = AtomicUsize::new(0);
+        let (ran_on, result) = on_session(&env, "handle", Some(Arc::clone(&first)), |session| {
+            let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+            let env = Arc::clone(&env);
+            async move {
+                if attempt == 0 {
+                    // Retired just as the operation reached it; its successor registers.
+                    assert!(session.mark_retired(false));
+                    testkit::start(&env, "handle").await;
+                    return Err(SessionError::SessionNotFound);
+                }
+                call(&env, &session, json!({"op": "add", "n": 1})).await
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        assert!(!Arc::ptr_eq(&ran_on, &first));
+        assert_eq!(result.unwrap()["value"], 1);
+    }
+
+    #[tokio::test]
+    async fn an_operation_refused_by_an_ended_session_is_not_retried() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "gone").await;
+        session
+            .terminate(&env, StopReason::Normal, Ending::Now)
+            .await
+            .unwrap();
+        let attempts = AtomicUsize::new(0);
+        let (_, result) = on_session(&env, "gone", Some(session), |session| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            let env = Arc::clone(&env);
+            async move { call(&env, &session, json!({"op": "count"})).await }
+        })
+        .await
+        .unwrap();
+        assert!(matches!(result, Err(SessionError::SessionNotFound)));
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            1,
+            "an ended session's refusal stands"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn messages_racing_hibernation_all_arrive() {
+        let env = testkit::env(testkit::config()).await;
+        testkit::start(&env, "busy").await;
+        let rounds = 40;
+        for _ in 0..rounds {
+            let session = resolve(&env, "busy").await.unwrap();
+            let sleeper = {
+                let env = Arc::clone(&env);
+                tokio::spawn(async move { hibernate_now(&session, &env).await })
+            };
+            add(&env, "busy", 1).await.expect("no message is lost");
+            sleeper.await.unwrap();
+        }
+        assert_eq!(add(&env, "busy", 0).await.unwrap(), rounds);
+        assert!(env.counters.hibernated.get() >= env.counters.woken.get());
+        assert_eq!(env.live.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_touch_reaches_a_hibernated_record_without_waking_it() {
+        let env = testkit::env(testkit::config()).await;
+        hibernated(&env, "dozing").await;
+        let before = env.store.get("dozing").unwrap().unwrap().last_active_ms;
+        std::thread::sleep(Duration::from_millis(5));
+        touch(&env, "dozing").unwrap();
+        let after = env.store.get("dozing").unwrap().unwrap().last_active_ms;
+        assert!(
+            after > before,
+            "the record's activity moved: {before} → {after}"
+        );
+        assert_eq!(env.counters.woken.get(), 0);
+        assert!(!env.registry.contains_live("dozing"));
+        assert!(matches!(
+            touch(&env, "nobody"),
+            Err(SessionError::SessionNotFound)
+        ));
+    }
+}

@@ -425,3 +425,157 @@ impl Session {
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::reason::StopReason;
+    use crate::session::lifecycle::Ending;
+    use crate::session::testkit::{self, call};
+
+    #[test]
+    fn the_state_moves_only_from_where_it_is() {
+        let state = AtomicState::new(State::Live);
+        assert!(!state.swap_from(State::Ending, State::Ended));
+        assert_eq!(state.load(Ordering::SeqCst), State::Live);
+        assert!(state.swap_from(State::Live, State::Ending));
+        // An ending session can no longer be retired (hibernated or moved), nor ended twice
+        // from `live`.
+        assert!(!state.swap_from(State::Live, State::Retired));
+        assert!(!state.swap_from(State::Live, State::Ending));
+        assert_eq!(state.load(Ordering::SeqCst), State::Ending);
+        for s in [State::Live, State::Ending, State::Ended, State::Retired] {
+            state.store(s, Ordering::SeqCst);
+            assert_eq!(state.load(Ordering::SeqCst), s, "{s:?} round-trips");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_started_session_is_live_registered_and_counted() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "fresh").await;
+        assert!(session.is_live() && !session.was_retired());
+        assert!(env.registry.contains_live("fresh"));
+        assert_eq!(env.live.load(Ordering::SeqCst), 1);
+        assert_eq!(session.info(&env).status, SessionStatus::Running);
+        assert_eq!(
+            call(&env, &session, json!({"op": "count"})).await.unwrap()["calls"],
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn a_terminated_session_refuses_everything_and_ends_once() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "done").await;
+        let mut events = testkit::subscribe(&env, &session);
+        session
+            .terminate(&env, StopReason::Normal, Ending::Now)
+            .await
+            .unwrap();
+        assert_eq!(testkit::stop_reason(&mut events).await, StopReason::Normal);
+        assert!(!session.is_live());
+        assert!(matches!(
+            session
+                .terminate(&env, StopReason::Normal, Ending::Now)
+                .await,
+            Err(SessionError::SessionNotFound)
+        ));
+        assert!(matches!(
+            call(&env, &session, json!({"op": "count"})).await,
+            Err(SessionError::SessionNotFound)
+        ));
+        assert!(matches!(
+            session.enqueue_cast(&env, b"{}"),
+            Err(SessionError::SessionNotFound)
+        ));
+        assert!(matches!(
+            session.subscribe(&env.events),
+            Err(SessionError::SessionNotFound)
+        ));
+        assert!(!env.registry.contains("done"));
+        assert_eq!(
+            env.live.load(Ordering::SeqCst),
+            0,
+            "its place is given back once"
+        );
+        assert_eq!(env.counters.ended.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_terminate_jumps_the_queued_casts_and_counts_them() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "queued").await;
+        let mut events = testkit::subscribe(&env, &session);
+        // Hold the lock, as a long message would: the casts wait in the mailbox.
+        let slot = session.slot.lock().await;
+        for n in 0..3 {
+            let cast = json!({"op": "record", "n": n}).to_string();
+            session.enqueue_cast(&env, cast.as_bytes()).unwrap();
+        }
+        let ending = {
+            let (session, env) = (Arc::clone(&session), Arc::clone(&env));
+            tokio::spawn(async move {
+                session
+                    .terminate(&env, StopReason::Normal, Ending::Now)
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!session.is_live(), "refused from the terminate call on");
+        assert_eq!(session.info(&env).status, SessionStatus::Ending);
+        drop(slot);
+        ending.await.unwrap().unwrap();
+        assert_eq!(testkit::stop_reason(&mut events).await, StopReason::Normal);
+        assert_eq!(env.counters.discarded.get(), 3);
+        assert_eq!(
+            env.pending_bytes.load(Ordering::SeqCst),
+            0,
+            "their bytes are released"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_an_idle_unwatched_session_is_retired() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "resting").await;
+
+        // A queued cast keeps it live.
+        let slot = session.slot.lock().await;
+        session
+            .enqueue_cast(&env, br#"{"op":"record","n":1}"#)
+            .unwrap();
+        assert!(!session.mark_retired(false), "a queued message keeps it");
+        drop(slot);
+        assert_eq!(
+            call(&env, &session, json!({"op": "casts"})).await.unwrap()["seen"],
+            json!([1])
+        );
+
+        // A subscriber keeps it when subscribers count.
+        let events = testkit::subscribe(&env, &session);
+        assert!(!session.mark_retired(true), "a subscriber keeps it");
+        drop(events);
+
+        assert!(session.mark_retired(true));
+        assert!(session.was_retired() && !session.is_live());
+        // A retired object refuses senders, who look the ID up again.
+        assert!(matches!(
+            session.enqueue_cast(&env, b"{}"),
+            Err(SessionError::SessionNotFound)
+        ));
+        assert!(matches!(
+            session.subscribe(&env.events),
+            Err(SessionError::SessionNotFound)
+        ));
+        assert!(!env.registry.contains_live("resting"));
+        assert!(
+            !session.touch_unless_retired(&env),
+            "a touch goes to the successor"
+        );
+    }
+}

@@ -76,6 +76,14 @@ impl TimerService {
     }
 }
 
+#[cfg(test)]
+impl TimerService {
+    /// Timers waiting to fire, every session's.
+    pub(crate) fn pending(&self) -> usize {
+        self.queue.len()
+    }
+}
+
 impl Drop for TimerService {
     fn drop(&mut self) {
         self.queue.close();
@@ -246,5 +254,186 @@ impl Drop for SessionTimers {
                 env.timers.cancel(key);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use tokio::time::sleep;
+
+    use crate::config::HostConfig;
+    use crate::info::HibernateOutcome;
+    use crate::reason::StopReason;
+    use crate::session::hibernate::hibernate_now;
+    use crate::session::lifecycle::Ending;
+    use crate::session::testkit::{self, call};
+
+    use super::{Session, SessionEnv};
+
+    /// The `record` casts the session received, in order.
+    async fn seen(env: &std::sync::Arc<SessionEnv>, session: &std::sync::Arc<Session>) -> Value {
+        call(env, session, json!({"op": "casts"})).await.unwrap()["seen"].clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timers_fire_at_their_due_time_in_creation_order() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "ticking").await;
+        let set = call(
+            &env,
+            &session,
+            json!({"op": "timers", "n": 3, "delay_ms": 1000}),
+        );
+        assert_eq!(set.await.unwrap()["ok"], 3);
+        assert_eq!(env.timers.pending(), 3);
+        sleep(Duration::from_millis(999)).await;
+        assert_eq!(seen(&env, &session).await, json!([]), "not due yet");
+        sleep(Duration::from_millis(2)).await;
+        assert_eq!(seen(&env, &session).await, json!([0, 1, 2]));
+        assert_eq!(env.timers.pending(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_timer_never_delivers() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "cancelling").await;
+        call(
+            &env,
+            &session,
+            json!({"op": "timers", "n": 3, "delay_ms": 500}),
+        )
+        .await
+        .unwrap();
+        let cancel = |id: u64| call(&env, &session, json!({"op": "cancel_timer", "id": id}));
+        assert_eq!(cancel(2).await.unwrap()["cancelled"], true);
+        assert_eq!(cancel(2).await.unwrap()["cancelled"], false, "only once");
+        assert_eq!(cancel(9).await.unwrap()["cancelled"], false, "unknown");
+        assert_eq!(env.timers.pending(), 2);
+        sleep(Duration::from_secs(1)).await;
+        assert_eq!(seen(&env, &session).await, json!([0, 2]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_cancelled_after_it_fired_is_skipped() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "late-cancel").await;
+        call(
+            &env,
+            &session,
+            json!({"op": "timers", "n": 1, "delay_ms": 100}),
+        )
+        .await
+        .unwrap();
+        // The timer fires while a message runs: its cast waits in the mailbox...
+        let mut slot = session.slot.lock().await;
+        sleep(Duration::from_millis(200)).await;
+        assert_eq!(env.timers.pending(), 0, "fired");
+        assert_eq!(session.queued.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // ... and that message cancels it (what `cancel-timer` does in the guest).
+        let crate::session::state::Slot::Live(live) = &mut *slot else {
+            panic!("live")
+        };
+        let link = live.instance.ctx_mut().link.as_mut().unwrap();
+        assert!(
+            link.cancel_timer(1),
+            "a fired, undelivered timer counts as pending"
+        );
+        drop(slot);
+        assert_eq!(
+            seen(&env, &session).await,
+            json!([]),
+            "its message is skipped"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_mailbox_delays_a_timer_but_never_drops_it() {
+        let config = HostConfig {
+            mailbox: 1,
+            ..testkit::config()
+        };
+        let env = testkit::env(config).await;
+        let session = testkit::start(&env, "crowded").await;
+        call(
+            &env,
+            &session,
+            json!({"op": "timers", "n": 1, "delay_ms": 100}),
+        )
+        .await
+        .unwrap();
+        let slot = session.slot.lock().await;
+        session
+            .enqueue_cast(&env, br#"{"op":"record","n":99}"#)
+            .unwrap();
+        sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            env.timers.pending(),
+            1,
+            "put back, again and again, while full"
+        );
+        drop(slot);
+        sleep(Duration::from_millis(50)).await;
+        assert_eq!(seen(&env, &session).await, json!([99, 0]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ended_session_takes_its_timers_with_it() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "leaving").await;
+        call(
+            &env,
+            &session,
+            json!({"op": "timers", "n": 5, "delay_ms": 3_600_000}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(env.timers.pending(), 5);
+        session
+            .terminate(&env, StopReason::Normal, Ending::Now)
+            .await
+            .unwrap();
+        assert_eq!(env.timers.pending(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timers_outlive_hibernation_and_wake_their_session_when_due() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start(&env, "alarm").await;
+        call(
+            &env,
+            &session,
+            json!({"op": "timers", "n": 2, "delay_ms": 10_000}),
+        )
+        .await
+        .unwrap();
+        sleep(Duration::from_secs(4)).await;
+        assert_eq!(
+            hibernate_now(&session, &env).await,
+            HibernateOutcome::Hibernated
+        );
+        assert_eq!(
+            env.timers.pending(),
+            0,
+            "stored with the session, not in the service"
+        );
+        let record = env.store.get("alarm").unwrap().unwrap();
+        let left = record.timers[0].due_at_ms.saturating_sub(env.wall_now_ms());
+        assert!(
+            (5_900..=6_000).contains(&left),
+            "6 s left, not 10: {left} ms"
+        );
+
+        sleep(Duration::from_millis(5_900)).await;
+        assert!(
+            env.is_hibernated("alarm"),
+            "not woken before its first timer"
+        );
+        sleep(Duration::from_millis(200)).await;
+        let woken = env.registry.get_live("alarm").expect("woken by its timer");
+        assert_eq!(env.counters.woken.get(), 1);
+        assert_eq!(seen(&env, &woken).await, json!([0, 1]));
     }
 }

@@ -165,3 +165,97 @@ fn stayed(env: &SessionEnv, session: &Session, reason: String) -> Outcome {
     session.set_upgrade_error(reason);
     Outcome::Stayed
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{GuestOptions, UpgradePolicy};
+    use crate::events::SessionEvent;
+    use crate::session::resolver::{on_session, resolve};
+    use crate::session::testkit::{self, call};
+
+    /// The hostile guest again, under another version hash: a new version to migrate to.
+    async fn next_version() -> Arc<Guest> {
+        let options = GuestOptions {
+            upgrade: UpgradePolicy::Migrate,
+            ..GuestOptions::default()
+        };
+        let mut guest = testkit::hostile(options).await;
+        guest.version.hash = "next-version".into();
+        Arc::new(guest)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn senders_racing_an_upgrade_reach_the_new_version_and_lose_nothing() {
+        let env = testkit::env(testkit::config()).await;
+        let old = testkit::start(&env, "moving").await;
+        let mut old_events = testkit::subscribe(&env, &old);
+        let senders: Vec<_> = (0..4)
+            .map(|_| {
+                let env = Arc::clone(&env);
+                tokio::spawn(async move {
+                    for _ in 0..25 {
+                        let (_, result) = on_session(&env, "moving", None, |session| {
+                            let env = Arc::clone(&env);
+                            async move { call(&env, &session, json!({"op": "add", "n": 1})).await }
+                        })
+                        .await
+                        .expect("the session is always found");
+                        result.expect("every message is handled");
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        let guest = next_version().await;
+        migrate_all(&env, &guest);
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        env.tasks.close();
+        env.tasks.wait().await;
+
+        assert_eq!(env.counters.upgrades.get(), 1);
+        assert!(old.was_retired());
+        let new = resolve(&env, "moving").await.unwrap();
+        assert_eq!(new.guest.version.hash, "next-version");
+        let total = call(&env, &new, json!({"op": "add", "n": 0}))
+            .await
+            .unwrap();
+        assert_eq!(
+            total["value"], 100,
+            "the state moved with every message in it"
+        );
+        assert_eq!(env.live.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // The old instance's subscribers are told it moved.
+        let mut last = None;
+        while let Ok(event) = old_events.try_recv() {
+            last = Some(event);
+        }
+        assert!(matches!(
+            last,
+            Some(SessionEvent::Terminated(StopReason::Upgrade))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_session_whose_state_does_not_restore_stays_on_its_version() {
+        let env = testkit::env(testkit::config()).await;
+        let session = testkit::start_with(&env, "stuck", json!({"mode": "trap_restore"})).await;
+        let guest = next_version().await;
+        migrate_all(&env, &guest);
+        env.tasks.close();
+        env.tasks.wait().await;
+        assert_eq!(env.counters.upgrades_failed.get(), 1);
+        let found = resolve(&env, "stuck").await.unwrap();
+        assert!(Arc::ptr_eq(&found, &session), "the same object serves on");
+        assert_ne!(found.guest.version.hash, "next-version");
+        assert!(session.info(&env).upgrade_error.is_some());
+        assert_eq!(
+            call(&env, &found, json!({"op": "count"})).await.unwrap()["calls"],
+            0
+        );
+    }
+}

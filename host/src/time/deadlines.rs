@@ -98,6 +98,12 @@ impl<V: Send + 'static> DeadlineQueue<V> {
         self.entries.lock().get(key).map(read)
     }
 
+    /// Entries waiting.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
     /// Stops the task (its owner is going away).
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
