@@ -36,13 +36,13 @@ rust-guests: setup-rust
 		$(foreach g,$(GUESTS),-p $(g))
 	@ls -l $(foreach g,$(GUESTS),$(GUEST_DIR)/$(subst -,_,$(g)).wasm)
 
-## build: build the host library and the sessionhost binary (release).
+## build: build the host library and the sessionhost binary (server/, release).
 build: setup-rust
-	$(CARGO) build --release -p sessionhost
+	$(CARGO) build --release -p sessionhost-server
 
 ## run: the sessionhost server on 127.0.0.1:8080, counter as the default guest.
 run: rust-guests
-	$(CARGO) run --release -p sessionhost -- serve --listen 127.0.0.1:8080 \
+	$(CARGO) run --release -p sessionhost-server --bin sessionhost -- serve --listen 127.0.0.1:8080 \
 		--guest counter=$(GUEST_DIR)/counter.wasm --guest cart=$(GUEST_DIR)/cart.wasm \
 		--default-guest counter
 
@@ -85,7 +85,7 @@ $(SCHEMATHESIS_STAMP):
 ## test-api: schemathesis against the server (part of `make test`; a few minutes).
 test-api: setup-rust setup-schemathesis
 	$(CARGO) build --target $(GUEST_TARGET) --profile guest --target-dir target/guests -p counter
-	$(CARGO) build -p sessionhost --bin sessionhost
+	$(CARGO) build -p sessionhost-server --bin sessionhost
 	tests/api/run.sh $(HOST_TARGET_DIR)/debug/sessionhost $(GUEST_DIR)/counter.wasm \
 		$(SCHEMATHESIS_VENV)/bin/st
 

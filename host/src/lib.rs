@@ -46,8 +46,9 @@
 //! - `guest.rs`, `check.rs` — loading and validating guest components.
 //! - `layout.rs` — per-guest memory layouts: dense pool slots for small guests, growable
 //!   on-demand memories for large ones (Python, JavaScript), side by side.
-//! - [`http`] — `SessionLayer` and the `Session` extractor for axum apps, and the
-//!   `sessionhost` server (session API, SSE/WebSocket, admin API, metrics).
+//! - [`http`] — `SessionLayer` and the `Session` extractor for axum apps, and the routes and
+//!   server the `sessionhost` binary (the `server/` crate) runs (session API, SSE/WebSocket,
+//!   admin API, metrics).
 //! - `engine.rs` — the one place that configures wasmtime: the dense engine (pooling
 //!   allocator) and the large one, fuel, epoch clock.
 //! - `bindings.rs` — host bindings generated from `wit/session.wit`.
