@@ -133,10 +133,16 @@ SOAK_ARGS ?=
 soak: setup-rust
 	$(CARGO) run --release -p sessionhost-bench --bin soak -- $(SOAK_ARGS)
 
-## lint: formatting and clippy, warnings as errors (host and guests).
+## lint: formatting and clippy, warnings as errors (host and guests); the library builds
+## without its `http` feature (no axum, hyper or tower), so the feature split cannot decay.
 lint: setup-rust
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p sessionhost --no-default-features --all-targets -- -D warnings
+	@if $(CARGO) tree -p sessionhost --no-default-features -e normal | grep -E 'axum|hyper|tower'; then \
+		echo "lint: sessionhost without its http feature depends on the crates above" >&2; \
+		exit 1; \
+	fi
 	$(CARGO) clippy --target $(GUEST_TARGET) --target-dir target/guests \
 		-p sessionhost-guest $(foreach g,$(GUESTS),-p $(g)) -- -D warnings
 

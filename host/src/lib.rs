@@ -46,9 +46,10 @@
 //! - `guest.rs`, `check.rs` — loading and validating guest components.
 //! - `layout.rs` — per-guest memory layouts: dense pool slots for small guests, growable
 //!   on-demand memories for large ones (Python, JavaScript), side by side.
-//! - [`http`] — `SessionLayer` and the `Session` extractor for axum apps, and the routes and
-//!   server the `sessionhost` binary (the `server/` crate) runs (session API, SSE/WebSocket,
-//!   admin API, metrics).
+//! - `http` (feature `http`, on by default) — `SessionLayer` and the `Session` extractor
+//!   for axum apps, and the routes and server the `sessionhost` binary (the `server/` crate)
+//!   runs (session API, SSE/WebSocket, admin API, metrics). Nothing else names axum, hyper
+//!   or tower: with `default-features = false` the library is the host alone.
 //! - `engine.rs` — the one place that configures wasmtime: the dense engine (pooling
 //!   allocator) and the large one, fuel, epoch clock.
 //! - `bindings.rs` — host bindings generated from `wit/session.wit`.
@@ -69,6 +70,7 @@ mod exec;
 mod guest;
 mod hibernate;
 mod host;
+#[cfg(feature = "http")]
 pub mod http;
 mod id;
 mod imports;
@@ -76,6 +78,13 @@ mod info;
 mod layout;
 mod metrics;
 mod offload;
+#[cfg_attr(
+    not(feature = "http"),
+    expect(
+        dead_code,
+        reason = "KeyedRateLimiter serves only the http layer's rate_limit_per_ip"
+    )
+)]
 mod ratelimit;
 mod reaper;
 mod reason;

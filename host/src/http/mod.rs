@@ -1,4 +1,6 @@
-//! HTTP: reaching sessions from the web.
+//! HTTP: reaching sessions from the web. Compiled with the `http` feature (on by default);
+//! nothing outside this module names axum, hyper or tower, so `default-features = false`
+//! builds the host alone.
 //!
 //! Two ways in, built from the same parts:
 //!
