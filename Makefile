@@ -36,13 +36,13 @@ rust-guests: setup-rust
 		$(foreach g,$(GUESTS),-p $(g))
 	@ls -l $(foreach g,$(GUESTS),$(GUEST_DIR)/$(subst -,_,$(g)).wasm)
 
-## build: build the host library and the sessionhost binary (release).
+## build: build the host library and the sessionhost binary (server/, release).
 build: setup-rust
-	$(CARGO) build --release -p sessionhost
+	$(CARGO) build --release -p sessionhost-server
 
 ## run: the sessionhost server on 127.0.0.1:8080, counter as the default guest.
 run: rust-guests
-	$(CARGO) run --release -p sessionhost -- serve --listen 127.0.0.1:8080 \
+	$(CARGO) run --release -p sessionhost-server --bin sessionhost -- serve --listen 127.0.0.1:8080 \
 		--guest counter=$(GUEST_DIR)/counter.wasm --guest cart=$(GUEST_DIR)/cart.wasm \
 		--default-guest counter
 
@@ -85,7 +85,7 @@ $(SCHEMATHESIS_STAMP):
 ## test-api: schemathesis against the server (part of `make test`; a few minutes).
 test-api: setup-rust setup-schemathesis
 	$(CARGO) build --target $(GUEST_TARGET) --profile guest --target-dir target/guests -p counter
-	$(CARGO) build -p sessionhost --bin sessionhost
+	$(CARGO) build -p sessionhost-server --bin sessionhost
 	tests/api/run.sh $(HOST_TARGET_DIR)/debug/sessionhost $(GUEST_DIR)/counter.wasm \
 		$(SCHEMATHESIS_VENV)/bin/st
 
@@ -133,12 +133,18 @@ SOAK_ARGS ?=
 soak: setup-rust
 	$(CARGO) run --release -p sessionhost-bench --bin soak -- $(SOAK_ARGS)
 
-## lint: formatting, clippy (warnings as errors, host and guests), and the library's layer
-## rule (scripts/check_layers.py: imports point down, see host/src/lib.rs).
+## lint: formatting, clippy (warnings as errors, host and guests), the library's layer rule
+## (scripts/check_layers.py: imports point down, see host/src/lib.rs), and the library
+## without its `http` feature (no axum, hyper or tower), so the feature split cannot decay.
 lint: setup-rust
 	python3 scripts/check_layers.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p sessionhost --no-default-features --all-targets -- -D warnings
+	@if $(CARGO) tree -p sessionhost --no-default-features -e normal | grep -E 'axum|hyper|tower'; then \
+		echo "lint: sessionhost without its http feature depends on the crates above" >&2; \
+		exit 1; \
+	fi
 	$(CARGO) clippy --target $(GUEST_TARGET) --target-dir target/guests \
 		-p sessionhost-guest $(foreach g,$(GUESTS),-p $(g)) -- -D warnings
 

@@ -50,15 +50,18 @@
 //! 5. **[`Host`]** (`host/`) — the thin public facade: start, call, cast, terminate, touch,
 //!    info, stats, subscribe, snapshot, shutdown, loading guests ([`GuestSource`],
 //!    [`LoadOptions`]), and [`SessionHandle`] (a session found once for a request).
-//! 6. **[`http`]** — `SessionLayer` and the `Session` extractor (which keeps the handle it
-//!    resolved) for axum apps, and the server's routes (session API, SSE/WebSocket, admin API,
-//!    metrics, OpenAPI).
+//! 6. **`http`** (feature `http`, on by default) — `SessionLayer` and the `Session`
+//!    extractor (which keeps the handle it resolved) for axum apps, and the routes and server
+//!    the `sessionhost` binary (the `server/` crate) runs: session API, SSE/WebSocket, admin
+//!    API, metrics, OpenAPI. Nothing else names axum, hyper or tower: with
+//!    `default-features = false` the library is the host alone.
 
 mod config;
 mod error;
 mod events;
 mod guest;
 mod host;
+#[cfg(feature = "http")]
 pub mod http;
 mod id;
 mod info;

@@ -1,6 +1,6 @@
 //! The session-creation rate limits, as token buckets: the host-wide `rate_limit` per
 //! minute ([`RateLimiter`]), and the HTTP layer's optional per-client-IP one
-//! ([`KeyedRateLimiter`]: one bucket per key, buckets that have refilled forgotten).
+//! (`KeyedRateLimiter`, feature `http`: one bucket per key, buckets that have refilled forgotten).
 //!
 //! The bucket holds at most one minute's worth of tokens and refills continuously, so a quiet
 //! host can absorb a burst of `rate_limit` creations and then sustains `rate_limit` per minute.
@@ -51,6 +51,7 @@ impl Bucket {
     }
 
     /// Whether it would be full again at `now` (then it is the same as no bucket at all).
+    #[cfg(feature = "http")]
     fn refilled(&self, per_minute: f64, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.refreshed).as_secs_f64();
         self.tokens + elapsed * per_minute / 60.0 >= per_minute
@@ -76,6 +77,7 @@ impl RateLimiter {
     }
 }
 
+#[cfg(feature = "http")]
 /// One token bucket per key (a client IP), `per_minute` each. Only keys that took a token
 /// in the last minute have a bucket: when the map has doubled since it was last pruned,
 /// buckets that have refilled are dropped, so memory follows the recent clients, not every
@@ -86,6 +88,7 @@ pub(crate) struct KeyedRateLimiter<K> {
     state: parking_lot::Mutex<Keyed<K>>,
 }
 
+#[cfg(feature = "http")]
 #[derive(Debug)]
 struct Keyed<K> {
     buckets: std::collections::HashMap<K, Bucket>,
@@ -93,6 +96,7 @@ struct Keyed<K> {
     pruned_at: usize,
 }
 
+#[cfg(feature = "http")]
 impl<K: std::hash::Hash + Eq> KeyedRateLimiter<K> {
     /// `None` when `per_minute` is 0 (no limit).
     pub(crate) fn new(per_minute: u32) -> Option<Self> {
@@ -168,6 +172,7 @@ mod tests {
         assert!(limiter.try_take_at(later).is_err());
     }
 
+    #[cfg(feature = "http")]
     #[test]
     fn each_key_has_its_own_bucket_and_refilled_ones_are_forgotten() {
         let limiter = KeyedRateLimiter::new(2).expect("limit on");

@@ -1,4 +1,6 @@
-//! HTTP: reaching sessions from the web.
+//! HTTP: reaching sessions from the web. Compiled with the `http` feature (on by default);
+//! nothing outside this module names axum, hyper or tower, so `default-features = false`
+//! builds the host alone.
 //!
 //! Two ways in, built from the same parts:
 //!
@@ -6,7 +8,8 @@
 //!   in your handlers (`host/examples/embed_axum.rs`).
 //! - **The `sessionhost` server**, behind your web app: [`router`] plus [`serve`] give the
 //!   session API (`/v1/...`), live subscriptions (SSE, WebSocket), the admin API, `/metrics`,
-//!   health checks and graceful shutdown.
+//!   health checks and graceful shutdown. The `sessionhost` binary (the `server/` crate) runs
+//!   them with its own configuration file, logging and signal handling.
 //!
 //! # Layout
 //! - `token.rs` — signed session tokens (HMAC-SHA256; they name the session's guest), key
@@ -21,8 +24,8 @@
 //!   `streams.rs` — how many streams a session, a client and the server may have open.
 //! - `admin.rs`, `views.rs`, `prom.rs` — the admin API, its bodies, and `/metrics`.
 //! - `openapi.rs` — the OpenAPI document, generated from the routes and types.
-//! - `config.rs`, `server.rs`, `conn.rs` — [`HttpConfig`], [`ServerConfig`], routes,
-//!   connections (counted for their whole life, closable from a handler), shutdown.
+//! - `config.rs`, `server.rs`, `conn.rs` — [`HttpConfig`], routes, connections (counted for
+//!   their whole life, closable from a handler), shutdown.
 
 mod admin;
 mod api;
@@ -44,6 +47,6 @@ mod ws;
 pub use config::{HttpConfig, UnknownSession};
 pub use error::{ApiError, KINDS, Problem};
 pub use layer::{SessionLayer, SessionService};
-pub use server::{LogFormat, OPENAPI, ServerConfig, router, serve};
+pub use server::{OPENAPI, router, serve};
 pub use session::{ExistingSession, Session};
 pub use token::{Claims, KeyError, MIN_KEY_BYTES, TokenError, TokenKeys};

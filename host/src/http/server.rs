@@ -1,21 +1,21 @@
-//! The `sessionhost` server: configuration, routes, connections and graceful shutdown.
+//! The `sessionhost` server's parts: routes, connections and graceful shutdown.
 //!
-//! [`serve`] takes a bound listener, a ready [`Host`] and a shutdown future — the binary passes
-//! SIGINT/SIGTERM, tests pass their own — and runs until the future completes. Then, in order:
-//! it stops accepting; tells every connection to finish its current request and close
-//! (keep-alive off); ends every session with reason `shutdown` (each session first finishes
-//! the message it is running and the casts it accepted, then its guest's `terminate` runs, and
-//! its SSE/WebSocket subscribers get the final event, which ends their streams); and waits up
-//! to `shutdown_grace` for the connections to close.
+//! [`router`] builds every route from an [`HttpConfig`] and token keys. [`serve`] takes a bound
+//! listener, that router, a ready [`Host`] and a shutdown future — the `sessionhost` binary
+//! (the `server/` crate, which owns the configuration file, logging and signals) passes
+//! SIGINT/SIGTERM, tests and embedding apps pass their own — and runs until the future
+//! completes. Then, in order: it stops accepting; tells every connection to finish its current
+//! request and close (keep-alive off); ends every session with reason `shutdown` (each session
+//! first finishes the message it is running and the casts it accepted, then its guest's
+//! `terminate` runs, and its SSE/WebSocket subscribers get the final event, which ends their
+//! streams); and waits up to `shutdown_grace` for the connections to close.
 //!
 //! Connections are served by hyper directly (not `axum::serve`) so that header-read timeouts
 //! and a connection cap can be set (each socket holds its place for its whole life, after a
 //! WebSocket upgrade too: `conn.rs`); requests pass through tower layers for the body limit,
 //! the request timeout and load shedding above `max_in_flight`.
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -39,125 +38,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::Host;
 use crate::error::ConfigError;
 use crate::http::config::HttpConfig;
 use crate::http::conn::{ConnectionHandle, Counted};
 use crate::http::error::{ApiError, Problem, problem_layer};
 use crate::http::layer::SessionLayer;
-use crate::http::token::{MIN_KEY_BYTES, TokenKeys};
+use crate::http::token::TokenKeys;
 use crate::http::{admin, api, openapi, prom, sse, ws};
-use crate::{GuestOptions, Host, HostConfig};
-
-/// Log output of the server.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Pretty,
-    /// One JSON object per line.
-    Json,
-}
-
-/// Everything the `sessionhost` server reads from its config file (TOML), environment
-/// (`SESSIONHOST_*`, nested keys joined by `__`) and flags.
-///
-/// ```toml
-/// log = "json"
-/// data_dir = "/var/lib/sessionhost"
-///
-/// [host]
-/// default_guest = "counter"
-/// max_sessions = 100000
-///
-/// [http]
-/// listen = "0.0.0.0:8080"
-/// secure_cookie = true
-///
-/// [guests]
-/// counter = "/srv/guests/counter.wasm"
-///
-/// [guest_options.counter]
-/// restart = "permanent"
-/// checkpoint_every = 1
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Log format. Default: `pretty`.
-    pub log: LogFormat,
-    /// Directory for the server's state: the generated token-signing key (so cookies survive
-    /// a restart when no key is configured) and `sessions.redb`, the store of hibernated
-    /// sessions — and of every live one at shutdown, so sessions come back after a restart
-    /// with their state and IDs. Default: none (hibernated sessions are kept in memory).
-    pub data_dir: Option<PathBuf>,
-    /// The host: limits, defaults (see [`HostConfig`]).
-    pub host: HostConfig,
-    /// The HTTP layer and server (see [`HttpConfig`]).
-    pub http: HttpConfig,
-    /// Guests to load at start-up: name → component file.
-    pub guests: BTreeMap<String, PathBuf>,
-    /// A directory of `NAME.wasm` guests, loaded at start-up and hot-loaded whenever a file
-    /// is added or replaced (see [`GuestsDir`](crate::GuestsDir)). Default: none.
-    pub guests_dir: Option<PathBuf>,
-    /// Supervision options per guest name (see [`GuestOptions`]); guests not listed get
-    /// the defaults.
-    pub guest_options: BTreeMap<String, GuestOptions>,
-}
-
-impl ServerConfig {
-    /// The token keys: configured keys, else the one kept in `data_dir` (made on first use),
-    /// else a random one for this run only.
-    pub fn token_keys(&self) -> Result<TokenKeys, ConfigError> {
-        if !self.http.signing_keys.is_empty() {
-            return Ok(self.http.token_keys());
-        }
-        match &self.data_dir {
-            Some(dir) => stored_key(dir).map_err(|reason| ConfigError {
-                field: "data_dir",
-                reason,
-            }),
-            None => {
-                tracing::warn!(
-                    target: "sessionhost::http",
-                    "no signing key configured and no data_dir: session cookies will not survive a restart"
-                );
-                Ok(TokenKeys::random())
-            }
-        }
-    }
-}
-
-/// The signing key kept in `dir/signing.key`, created (mode 0600) on first use.
-fn stored_key(dir: &Path) -> Result<TokenKeys, String> {
-    use std::io::Write as _;
-    let path = dir.join("signing.key");
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    match std::fs::read(&path) {
-        Ok(secret) if secret.len() >= MIN_KEY_BYTES => {
-            TokenKeys::new(&[secret]).map_err(|e| e.to_string())
-        }
-        Ok(_) => Err(format!(
-            "{} is shorter than {MIN_KEY_BYTES} bytes",
-            path.display()
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut secret = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options
-                .open(&path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            file.write_all(&secret)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            TokenKeys::new(&[secret]).map_err(|e| e.to_string())
-        }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
-}
 
 /// The API routes' limits: load shedding above the shared `in_flight` places, and a timeout;
 /// both answered as JSON problems (503 `overloaded`, 408 `request_timeout`).

@@ -155,6 +155,7 @@ impl Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_from_a_config_file_and_shuts_down_on_sigterm() {
+    const VISITORS: usize = 3;
     let dir = tempdir("serve");
     let config = counter_config(&dir, "max_sessions = 100\n");
     // The environment overrides the file.
@@ -163,7 +164,7 @@ async fn serve_runs_from_a_config_file_and_shuts_down_on_sigterm() {
 
     // Three visitors, each with its own session; the fourth is over the limit of 3.
     let mut visitors = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..VISITORS {
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .build()
@@ -191,27 +192,29 @@ async fn serve_runs_from_a_config_file_and_shuts_down_on_sigterm() {
     // The signing key was kept in data_dir, for the next start.
     assert!(dir.join("signing.key").exists());
 
-    // Calls keep flowing while SIGTERM arrives.
+    // Calls keep flowing while SIGTERM arrives: each visitor calls until the server is gone,
+    // and the signal is sent once every one of them has been answered a few times.
+    let (answered, flowing) = tokio::sync::mpsc::channel(VISITORS);
     let load: Vec<_> = visitors
         .into_iter()
         .map(|client| {
             let url = url.clone();
+            let answered = answered.clone();
             tokio::spawn(async move {
-                for _ in 0..50 {
-                    if client
-                        .post(&url)
-                        .body(r#"{"op":"incr"}"#)
-                        .send()
-                        .await
-                        .is_err()
-                    {
-                        break;
+                let mut answers = 0;
+                while let Ok(reply) = client.post(&url).body(r#"{"op":"incr"}"#).send().await {
+                    if reply.status() == 200 {
+                        answers += 1;
+                        if answers == ANSWERS_BEFORE_SIGNAL {
+                            let _ = answered.send(()).await;
+                        }
                     }
                 }
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(answered);
+    each_answered(flowing, VISITORS).await;
     let ended = server.terminate();
     assert!(ended.contains("\"sessions\":3"), "{ended}");
     server.wait_for("sessionhost stopped");
@@ -219,6 +222,22 @@ async fn serve_runs_from_a_config_file_and_shuts_down_on_sigterm() {
     assert!(status.success(), "{status}");
     for task in load {
         task.await.unwrap();
+    }
+}
+
+/// How many answers each load task waits for before the server is signalled (SIGTERM,
+/// `kill -9`): enough to know the calls are flowing, on any machine, without sleeping.
+const ANSWERS_BEFORE_SIGNAL: usize = 5;
+
+/// Waits until `clients` load tasks have each said, once, that they were answered
+/// [`ANSWERS_BEFORE_SIGNAL`] times. Panics if every task ended before that (the server went
+/// away or refused them), rather than waiting forever.
+async fn each_answered(mut flowing: tokio::sync::mpsc::Receiver<()>, clients: usize) {
+    for ready in 0..clients {
+        assert!(
+            flowing.recv().await.is_some(),
+            "only {ready} of {clients} clients were answered {ANSWERS_BEFORE_SIGNAL} times"
+        );
     }
 }
 
@@ -298,14 +317,18 @@ async fn a_killed_server_brings_every_session_back_from_its_last_acknowledged_ch
                 .unwrap()
         })
         .collect();
-    // Each client increments as fast as it can and keeps the last value it was answered.
+    // Each client increments as fast as it can and keeps the last value it was answered; the
+    // server is killed once every client has been answered a few times.
+    let (answered, flowing) = tokio::sync::mpsc::channel(CLIENTS);
     let load: Vec<_> = clients
         .iter()
         .cloned()
         .map(|client| {
             let url = url.clone();
+            let answered = answered.clone();
             tokio::spawn(async move {
                 let mut acknowledged = 0_i64;
+                let mut answers = 0;
                 loop {
                     let Ok(reply) = client.post(&url).body(r#"{"op":"incr"}"#).send().await else {
                         return acknowledged;
@@ -314,11 +337,16 @@ async fn a_killed_server_brings_every_session_back_from_its_last_acknowledged_ch
                         return acknowledged;
                     };
                     acknowledged = body["value"].as_i64().unwrap();
+                    answers += 1;
+                    if answers == ANSWERS_BEFORE_SIGNAL {
+                        let _ = answered.send(()).await;
+                    }
                 }
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(answered);
+    each_answered(flowing, CLIENTS).await;
     let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")
